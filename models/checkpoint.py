@@ -1,0 +1,75 @@
+"""Checkpoints: a model's weights plus the config that rebuilds it, loaded with ``weights_only=True``."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+FORMAT = "seqlab-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is missing, corrupted, or does not fit the model."""
+
+
+@dataclass
+class Checkpoint:
+    config: dict[str, Any]
+    state_dict: dict[str, torch.Tensor]
+    meta: dict[str, Any]
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, config: dict[str, Any], meta: dict[str, Any] | None = None) -> Path:
+    """Write ``model``'s weights (on CPU) with ``config`` and ``meta`` (plain Python values only)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    payload = {"format": FORMAT, "version": VERSION, "config": config, "meta": meta or {}, "state_dict": state}
+    torch.save(payload, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint`; any problem raises :class:`CheckpointError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError) as error:
+        raise CheckpointError(f"{path}: not a readable checkpoint (corrupted or not a torch file): {error}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a SeqLab checkpoint (missing format marker {FORMAT!r})")
+    if payload.get("version") != VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {payload.get('version')!r}, expected {VERSION}")
+    return Checkpoint(config=payload["config"], state_dict=payload["state_dict"], meta=payload.get("meta", {}))
+
+
+def load_weights(model: nn.Module, checkpoint: Checkpoint, source: str | Path = "checkpoint") -> nn.Module:
+    """Load ``checkpoint``'s weights into ``model``; names every missing, unexpected or mis-shaped tensor."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(checkpoint.state_dict))
+    unexpected = sorted(set(checkpoint.state_dict) - set(expected))
+    mismatched = [
+        f"{name}: file {tuple(tensor.shape)} vs model {tuple(expected[name].shape)}"
+        for name, tensor in checkpoint.state_dict.items()
+        if name in expected and tensor.shape != expected[name].shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing {missing}")
+    if unexpected:
+        problems.append(f"unexpected {unexpected}")
+    if mismatched:
+        problems.append(f"shape mismatch {mismatched}")
+    if problems:
+        raise CheckpointError(f"{source}: weights do not fit {type(model).__name__}: " + "; ".join(problems))
+    model.load_state_dict(checkpoint.state_dict)
+    return model
