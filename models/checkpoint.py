@@ -26,7 +26,9 @@ class Checkpoint:
     meta: dict[str, Any]
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, config: dict[str, Any], meta: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path: str | Path, model: nn.Module, config: dict[str, Any], meta: dict[str, Any] | None = None
+) -> Path:
     """Write ``model``'s weights (on CPU) with ``config`` and ``meta`` (plain Python values only)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

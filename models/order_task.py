@@ -59,7 +59,9 @@ class TinyOrderModel(nn.Module):
             "sinusoidal": lambda: SinusoidalPositionalEncoding(max_len, d_model),
             "none": nn.Identity,
         }[positional]()
-        self.encoder = nn.TransformerEncoderLayer(d_model, n_heads, dim_feedforward=2 * d_model, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoderLayer(
+            d_model, n_heads, dim_feedforward=2 * d_model, dropout=0.0, batch_first=True
+        )
         self.head = nn.Linear(d_model, vocab_size)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -101,8 +103,14 @@ def pretrain(assets: Path) -> list[Path]:
     for positional in ("learned", "sinusoidal"):
         torch.manual_seed(0)
         model = build_model(positional)
-        trainer = Trainer(model, offset_copy_step, DEFAULT_TASK.sample, TrainConfig(steps=PRETRAIN_STEPS, lr=3e-3), device="cpu")
+        trainer = Trainer(
+            model, offset_copy_step, DEFAULT_TASK.sample, TrainConfig(steps=PRETRAIN_STEPS, lr=3e-3), device="cpu"
+        )
         history = trainer.run()
-        meta = {"steps": trainer.step, "final_accuracy": float(history.column("accuracy")[-1]), "task": asdict(DEFAULT_TASK)}
+        meta = {
+            "steps": trainer.step,
+            "final_accuracy": float(history.column("accuracy")[-1]),
+            "task": asdict(DEFAULT_TASK),
+        }
         paths.append(save_checkpoint(checkpoint_path(assets, positional), model, {"positional": positional}, meta))
     return paths

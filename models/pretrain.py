@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> None:
         module_name, function_name = RECIPES[name].split(":")
         started = time.perf_counter()
         paths = getattr(importlib.import_module(module_name), function_name)(ASSETS)
-        print(f"{name}: wrote {', '.join(str(p.relative_to(ASSETS.parent)) for p in paths)} in {time.perf_counter() - started:.1f} s")
+        written = ", ".join(str(path.relative_to(ASSETS.parent)) for path in paths)
+        print(f"{name}: wrote {written} in {time.perf_counter() - started:.1f} s")
 
 
 if __name__ == "__main__":
