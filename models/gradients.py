@@ -98,7 +98,8 @@ def matrix_norms(M: torch.Tensor, norm: str = "spectral") -> torch.Tensor:
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
     M = M.to(torch.float64)
-    frob = torch.linalg.matrix_norm(M, ord="fro")
+    peak = M.abs().amax(dim=(-2, -1)).clamp_min(1e-300)  # scale first: squares of 1e200 would overflow
+    frob = peak * torch.linalg.matrix_norm(M / peak[..., None, None], ord="fro")
     finite = torch.isfinite(frob)
     result = torch.where(finite, frob, torch.full_like(frob, math.inf))
     ok = finite & (frob > 0)
