@@ -236,7 +236,7 @@ def growth_rate(lags: np.ndarray, profile: np.ndarray) -> float:
 
 
 def regime(rate: float, tolerance: float = REGIME_TOLERANCE) -> str:
-    """"vanishing" (r < 1), "exploding" (r > 1) or "edge" (within ``tolerance`` of 1)."""
+    """ "vanishing" (r < 1), "exploding" (r > 1) or "edge" (within ``tolerance`` of 1)."""
     if rate < 1 - tolerance:
         return "vanishing"
     if rate > 1 + tolerance:

@@ -27,6 +27,15 @@ LABS: list[Lab] = [
         lecture=("Positional encoding", "Sinusoidal positional encoding", "Input embedding"),
         summary="The sinusoidal P, its similarity K = P P^T, learned vs sinusoidal embeddings trained live, 2D PE.",
     ),
+    Lab(
+        key="gradients",
+        path="pages/gradients.py",
+        title="Vanishing & exploding gradients",
+        icon=":material/trending_down:",
+        lecture=("Back-Propagation Through Time (BPTT)", "Truncated BPTT", "BPTT: Exploding and Vanishing Gradients"),
+        summary="||dh_t/dh_k|| against the bound (beta_w beta_h)^(t-k), W's spectrum, clipping, truncated BPTT, "
+        "RNN vs LSTM vs GRU.",
+    ),
 ]
 
 LECTURE_OUTLINE: list[tuple[str, tuple[str, ...]]] = [

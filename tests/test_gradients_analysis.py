@@ -63,7 +63,7 @@ def test_norms_under_the_bptt_bound(nonlinearity):
         x = g.random_inputs(20, 4, seed=5)
         N = g.jacobian_norms(W, U, b, x, nonlinearity=nonlinearity)
         bound = g.bptt_bound(g.beta_w(W), g.BETA_H[nonlinearity], 20)
-        assert (N <= bound * (1 + 1e-6)).all()
+        assert (bound * (1 + 1e-6) >= N).all()
 
 
 def test_bptt_bound_closed_form():
@@ -170,3 +170,12 @@ def test_gated_profile_matches_autograd(kind):
         assert profile.forget_path[-1] == 1 and (np.diff(profile.forget_path) >= 0).all()
     else:
         assert profile.dC is None
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small matrices gain nothing from intra-op threads and lose a lot on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

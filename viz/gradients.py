@@ -174,9 +174,7 @@ def probe_heatmap(steps: np.ndarray, matrix: np.ndarray, window: int | None = No
     )
     if overflow.any():
         r, c = np.nonzero(overflow)
-        fig.add_trace(
-            go.Scatter(x=c, y=np.asarray(steps)[r], mode="markers", name="overflow", marker={"symbol": "x"})
-        )
+        fig.add_trace(go.Scatter(x=c, y=np.asarray(steps)[r], mode="markers", name="overflow", marker={"symbol": "x"}))
     note = ""
     if zero.any():
         note = " (blank: exactly 0, cut by truncation)" if window else " (blank: exactly 0)"
@@ -195,7 +193,10 @@ def grad_norm_figure(steps: np.ndarray, grad_norm: np.ndarray, clip_norm: float 
         fig.add_hline(y=clip_norm, line={"dash": "dash", "color": "black"})
         fig.add_trace(
             go.Scatter(
-                x=[None], y=[None], mode="lines", name=f"clipping threshold {clip_norm:g} (steps above it are scaled down)",
+                x=[None],
+                y=[None],
+                mode="lines",
+                name=f"clipping threshold {clip_norm:g} (steps above it are scaled down)",
                 line={"dash": "dash", "color": "black"},
             )
         )
@@ -212,18 +213,25 @@ def cell_accuracy_figure(gaps: list[int], accuracy: dict[str, list[float]], chan
     for cell, values in accuracy.items():
         fig.add_trace(
             go.Scatter(
-                x=gaps, y=values, mode="lines+markers", name=CELL_NAMES.get(cell, cell),
+                x=gaps,
+                y=values,
+                mode="lines+markers",
+                name=CELL_NAMES.get(cell, cell),
                 line={"color": CELL_COLOURS.get(cell)},
             )
         )
     fig.add_hline(y=chance, line={"dash": "dot", "color": "grey"})
     fig.add_trace(
-        go.Scatter(x=[None], y=[None], mode="lines", name=f"chance ({chance:.0%})", line={"dash": "dot", "color": "grey"})
+        go.Scatter(
+            x=[None], y=[None], mode="lines", name=f"chance ({chance:.0%})", line={"dash": "dot", "color": "grey"}
+        )
     )
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
     fig.update_xaxes(type="log")
     return finish(
-        fig, "Recall accuracy against the dependency length T", x_title="gap T (steps between symbol and answer)",
+        fig,
+        "Recall accuracy against the dependency length T",
+        x_title="gap T (steps between symbol and answer)",
         y_title="test accuracy",
     )
 
@@ -244,12 +252,17 @@ def cell_profile_figure(profiles: dict[str, dict[str, np.ndarray]]) -> go.Figure
             logs, _ = _log10(profile[key])
             fig.add_trace(
                 go.Scatter(
-                    x=profile["lag"], y=np.where(np.isnan(logs), None, profile[key]), mode="lines", name=label,
+                    x=profile["lag"],
+                    y=np.where(np.isnan(logs), None, profile[key]),
+                    mode="lines",
+                    name=label,
                     line={"color": colour, "dash": dash},
                 )
             )
     fig.update_yaxes(type="log", exponentformat="power")
     return finish(
-        fig, "Gradient norm against t - k for trained RNN, LSTM and GRU", x_title="T - k (steps back from the answer)",
+        fig,
+        "Gradient norm against t - k for trained RNN, LSTM and GRU",
+        x_title="T - k (steps back from the answer)",
         y_title="Jacobian norm (spectral)",
     )
