@@ -98,14 +98,20 @@ def matrix_norms(M: torch.Tensor, norm: str = "spectral") -> torch.Tensor:
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
     M = M.to(torch.float64)
-    peak = M.abs().amax(dim=(-2, -1)).clamp_min(1e-300)  # scale first: squares of 1e200 would overflow
-    frob = peak * torch.linalg.matrix_norm(M / peak[..., None, None], ord="fro")
+    frob = torch.linalg.matrix_norm(M, ord="fro")
+    big = torch.isinf(frob)
+    if big.any():  # where every entry is finite the squares overflowed: rescale by the largest entry first
+        big &= torch.isfinite(M).flatten(start_dim=-2).all(dim=-1)
+        peak = M[big].abs().amax(dim=(-2, -1))
+        frob[big] = peak * torch.linalg.matrix_norm(M[big] / peak[:, None, None], ord="fro")
     finite = torch.isfinite(frob)
     result = torch.where(finite, frob, torch.full_like(frob, math.inf))
     ok = finite & (frob > 0)
     if norm == "frobenius" or not ok.any():
         return result
-    M, scale = M[ok], frob[ok]
+    if not ok.all():
+        M = M[ok]
+    scale = frob[ok]
     gram = torch.empty(len(M), M.shape[-1], M.shape[-1], dtype=torch.float32)
     for i in range(0, len(M), 256):  # cache-sized chunks
         unit = (M[i : i + 256] / scale[i : i + 256, None, None]).to(torch.float32)
@@ -117,6 +123,10 @@ def matrix_norms(M: torch.Tensor, norm: str = "spectral") -> torch.Tensor:
         lam = torch.linalg.svdvals(M / scale[:, None, None])[..., 0] ** 2
     result[ok] = scale * lam.clamp_min(0).sqrt()
     return result
+
+
+def _identity_norm(H: int, norm: str) -> float:
+    return 1.0 if norm == "spectral" else math.sqrt(H)
 
 
 # --- the (T, T) map and the last-step profile ----------------------------------------------------
@@ -155,25 +165,38 @@ def jacobian_norm_map(
     W = W.detach().to(torch.float64)
     T, H = d.shape
     ks = np.arange(0, T, k_stride)
-    # P holds dh_t/dh_k for every started k side by side, (H, K*H), so each step is one GEMM.
-    P, scratch = torch.zeros(H, len(ks) * H, dtype=torch.float64), torch.empty(H, len(ks) * H, dtype=torch.float64)
-    pending, rows = [], []
+    # P holds dh_t/dh_k for every started k side by side, (H, K*H), so each step is one GEMM (into Q, then swap).
+    P, Q = torch.zeros(H, len(ks) * H, dtype=torch.float64), torch.zeros(H, len(ks) * H, dtype=torch.float64)
+    buffer = torch.empty(max(_NORM_BATCH // (H * H), len(ks)), H, H, dtype=torch.float64)  # products awaiting norms
+    filled, rows = 0, []
     norms = torch.zeros(T, len(ks), dtype=torch.float64)
     for t in range(T):
         width = H * len(range(0, t, k_stride))
-        torch.mm(W, P[:, :width], out=scratch[:, :width])
-        P[:, :width] = scratch[:, :width] * d[t, :, None]
+        torch.mm(W, P[:, :width], out=Q[:, :width])
+        Q[:, :width].mul_(d[t, :, None])
+        P, Q = Q, P
         if t % k_stride == 0:
             P[:, width : width + H] = torch.eye(H, dtype=torch.float64)
             width += H
-        pending.append(P[:, :width].reshape(H, -1, H).transpose(0, 1).clone(memory_format=torch.contiguous_format))
-        rows.append(t)
-        if sum(len(p) for p in pending) * H * H >= _NORM_BATCH or t == T - 1:
-            flat = matrix_norms(torch.cat(pending), norm)
-            for row, count in zip(rows, (len(p) for p in pending), strict=True):
-                norms[row, :count], flat = flat[:count], flat[count:]
-            pending, rows = [], []
+        count = width // H
+        if filled + count > len(buffer):
+            filled, rows = _flush(buffer, filled, rows, norms, norm)
+        buffer[filled : filled + count] = P[:, :width].reshape(H, count, H).transpose(0, 1)
+        filled += count
+        rows.append((t, count))
+    _flush(buffer, filled, rows, norms, norm)
+    norms[ks, np.arange(len(ks))] = _identity_norm(H, norm)  # dh_k/dh_k = I exactly
     return JacobianMap(norms=norms.numpy(), ks=ks, norm=norm, k_stride=k_stride)
+
+
+def _flush(buffer, filled, rows, norms, norm):
+    """Norms of the buffered products, written to their rows of ``norms``; returns an empty buffer state."""
+    flat = matrix_norms(buffer[:filled], norm)
+    start = 0
+    for t, count in rows:
+        norms[t, :count] = flat[start : start + count]
+        start += count
+    return 0, []
 
 
 def jacobian_norms(W, U, b, x, h0=None, nonlinearity: str = "tanh", norm: str = "spectral") -> torch.Tensor:
@@ -190,7 +213,9 @@ def last_step_profile(W, U, b, x, h0=None, nonlinearity: str = "tanh", norm: str
     R[T - 1] = torch.eye(H, dtype=torch.float64)
     for k in range(T - 2, -1, -1):
         R[k] = (R[k + 1] * d[k + 1]) @ W
-    return matrix_norms(R, norm).numpy()
+    norms = matrix_norms(R, norm).numpy()
+    norms[-1] = _identity_norm(H, norm)
+    return norms
 
 
 def bptt_bound(beta_w: float, beta_h: float, T: int) -> torch.Tensor:
