@@ -224,7 +224,7 @@ with train_tab, _ui.user_errors():
     lr = t6.select_slider(
         "Learning rate",
         [1e-4, 1e-3, 3e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.5, 1.0],
-        value=1e-2,
+        value=2e-2,
         key="gr_lr",
         bind="query-params",
     )
