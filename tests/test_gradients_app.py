@@ -20,7 +20,7 @@ def test_page_loads_with_figures():
     assert_clean(at)
     shown = titles(at)
     assert any("dh_t/dh_k" in t for t in shown)
-    assert any("Spectrum of W" in t for t in shown)
+    assert any("Eigenvalues of W" in t for t in shown)
     assert any("Decay with t - k" in t for t in shown)
     assert any("dependency length" in t for t in shown)  # pretrained RNN vs LSTM vs GRU
 

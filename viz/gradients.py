@@ -33,6 +33,11 @@ def _symmetric_range(logs: np.ndarray) -> float:
     return float(max(np.abs(finite).max(), 1.0)) if finite.size else 1.0
 
 
+def _legend_below(fig: go.Figure) -> go.Figure:
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0.0})
+    return fig
+
+
 def jacobian_heatmap(norms: np.ndarray, ks: np.ndarray, norm: str = "spectral", note: str = "") -> go.Figure:
     """log10 ||dh_t/dh_k|| over (t, k), diverging at 0 (norm 1): blue vanishes, red explodes."""
     logs, overflow = _log10(norms)  # (T, K)
@@ -66,7 +71,7 @@ def jacobian_heatmap(norms: np.ndarray, ks: np.ndarray, norm: str = "spectral", 
                 hovertemplate="t=%{y}, k=%{x}: overflow<extra></extra>",
             )
         )
-    title = f"How much h_t depends on h_k: log10 ||dh_t/dh_k|| ({norm} norm){note}"
+    title = f"log10 ||dh_t/dh_k|| over (t, k), {norm} norm{note}"
     fig = finish(fig, title, x_title="k (earlier step)", y_title="t (later step)", height=480)
     fig.update_yaxes(autorange="reversed")
     return fig
@@ -123,7 +128,8 @@ def decay_figure(
         )
     fig.update_yaxes(type="log", exponentformat="power")
     title = f"Decay with t - k: {REGIME_TEXT.get(regime, regime)}, measured rate {rate:.3g} per step"
-    return finish(fig, title, x_title="t - k (steps back in time)", y_title=f"||dh_t/dh_k|| ({norm})")
+    fig = finish(fig, title, x_title="t - k (steps back in time)", y_title=f"||dh_t/dh_k|| ({norm})", height=460)
+    return _legend_below(fig)
 
 
 def eigenvalue_figure(eigenvalues: np.ndarray, beta_w: float, beta_h: float) -> go.Figure:
@@ -154,7 +160,7 @@ def eigenvalue_figure(eigenvalues: np.ndarray, beta_w: float, beta_h: float) -> 
     )
     radius = float(np.abs(eigenvalues).max()) if eigenvalues.size else 0.0
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
-    title = f"Spectrum of W: spectral radius {radius:.3g}, largest singular value beta_w = {beta_w:.3g}"
+    title = f"Eigenvalues of W: radius {radius:.3g}, beta_w = {beta_w:.3g}"
     return finish(fig, title, x_title="Re(lambda)", y_title="Im(lambda)", height=460)
 
 
@@ -227,7 +233,7 @@ def cell_accuracy_figure(gaps: list[int], accuracy: dict[str, list[float]], chan
         )
     )
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
-    fig.update_xaxes(type="log")
+    fig.update_xaxes(type="log", tickvals=list(gaps))
     return finish(
         fig,
         "Recall accuracy against the dependency length T",
@@ -260,9 +266,11 @@ def cell_profile_figure(profiles: dict[str, dict[str, np.ndarray]]) -> go.Figure
                 )
             )
     fig.update_yaxes(type="log", exponentformat="power")
-    return finish(
+    fig = finish(
         fig,
         "Gradient norm against t - k for trained RNN, LSTM and GRU",
         x_title="T - k (steps back from the answer)",
         y_title="Jacobian norm (spectral)",
+        height=480,
     )
+    return _legend_below(fig)
