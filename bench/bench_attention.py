@@ -1,0 +1,62 @@
+"""Attention lab: our MultiHeadSelfAttention (returning per-head weights) vs nn.MultiheadAttention, side by side.
+
+Also the time to reach the default toy task's target accuracy with the engine.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+from models.attention import MultiHeadSelfAttention
+
+BATCH, LENGTH, D_MODEL, HEADS = 8, 128, 128, 8
+REPEATS, ROUNDS = 10, 30
+
+
+def _load_from_reference(ours: MultiHeadSelfAttention, reference: nn.MultiheadAttention) -> None:
+    w_q, w_k, w_v = reference.in_proj_weight.detach().chunk(3)
+    b_q, b_k, b_v = reference.in_proj_bias.detach().chunk(3)
+    with torch.no_grad():
+        for proj, w, b in ((ours.q_proj, w_q, b_q), (ours.k_proj, w_k, b_k), (ours.v_proj, w_v, b_v)):
+            proj.weight.copy_(w)
+            proj.bias.copy_(b)
+        ours.out_proj.weight.copy_(reference.out_proj.weight)
+        ours.out_proj.bias.copy_(reference.out_proj.bias)
+
+
+def _time(fn) -> float:
+    started = time.perf_counter()
+    for _ in range(REPEATS):
+        fn()
+    return (time.perf_counter() - started) / REPEATS
+
+
+def mha_ratio() -> dict:
+    torch.manual_seed(0)
+    reference = nn.MultiheadAttention(D_MODEL, HEADS, batch_first=True).eval()
+    ours = MultiHeadSelfAttention(D_MODEL, HEADS).eval()
+    _load_from_reference(ours, reference)
+    x = torch.randn(BATCH, LENGTH, D_MODEL)
+    run_ours = lambda: ours(x)  # noqa: E731
+    run_ref = lambda: reference(x, x, x, need_weights=True, average_attn_weights=False)  # noqa: E731
+    ours_s, ref_s = [], []
+    with torch.inference_mode():
+        run_ours(), run_ref()
+        for _ in range(ROUNDS):  # interleaved rounds, so load from other processes hits both alike
+            ours_s.append(_time(run_ours))
+            ref_s.append(_time(run_ref))
+    ours_ms, ref_ms = 1e3 * min(ours_s), 1e3 * min(ref_s)
+    return {
+        "shape": {"batch": BATCH, "tokens": LENGTH, "d_model": D_MODEL, "heads": HEADS},
+        "ours_ms": round(ours_ms, 3),
+        "torch_mha_need_weights_ms": round(ref_ms, 3),
+        "ratio": round(ours_ms / ref_ms, 3),
+        "target_ratio": 1.5,
+    }
+
+
+def run() -> dict:
+    return {"mha_forward_with_weights": mha_ratio()}
