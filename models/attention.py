@@ -188,3 +188,34 @@ def attention_rollout(attentions: tuple[torch.Tensor, ...] | list[torch.Tensor],
         a_bar = a_bar / a_bar.sum(dim=-1, keepdim=True)
         rollout = a_bar if rollout is None else a_bar @ rollout
     return rollout
+
+
+@dataclass
+class SelfAttentionSteps:
+    """Every intermediate of one single-head self-attention, as on the slide (d = d_k)."""
+
+    X: torch.Tensor  # (N, d)
+    W_q: torch.Tensor  # (d, d_k)
+    W_k: torch.Tensor  # (d, d_k)
+    W_v: torch.Tensor  # (d, d_v)
+    Q: torch.Tensor  # (N, d_k)
+    K: torch.Tensor  # (N, d_k)
+    V: torch.Tensor  # (N, d_v)
+    scores: torch.Tensor  # Q K^T / sqrt(d_k), (N, N)
+    A: torch.Tensor  # softmax over each row, (N, N)
+    Y: torch.Tensor  # A V, (N, d_v)
+
+
+def self_attention_steps(
+    X: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor, W_v: torch.Tensor
+) -> SelfAttentionSteps:
+    """Q = X W_q, K = X W_k, V = X W_v, A = softmax(Q K^T / sqrt(d)), Y = A V, keeping every step."""
+    if X.dim() != 2:
+        raise ValueError(f"X must be a matrix (tokens, d), got shape {tuple(X.shape)}")
+    for name, W in (("W_q", W_q), ("W_k", W_k), ("W_v", W_v)):
+        if W.dim() != 2 or W.shape[0] != X.shape[1]:
+            raise ValueError(f"{name} must have {X.shape[1]} rows (the width of X), got shape {tuple(W.shape)}")
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
+    scores = Q @ K.T / math.sqrt(Q.shape[-1])
+    A = scores.softmax(dim=-1)
+    return SelfAttentionSteps(X, W_q, W_k, W_v, Q, K, V, scores, A, A @ V)

@@ -16,14 +16,15 @@ import copy
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.attention import EncoderOutput, TransformerEncoder, check_heads
+from models.attention import EncoderOutput, TransformerEncoder, attention_rollout, check_heads, head_mean
 from models.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from models.engine import StepContext, StepOutput, TrainConfig, Trainer
-from models.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
+from models.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding, sinusoidal_encoding
 
 IGNORE_INDEX = -100
 TASKS = ("reverse", "offset_copy", "sort", "count")
@@ -199,7 +200,7 @@ DEFAULTS: dict[str, Recipe] = {
     "count": Recipe(ToyTask("count", vocab_size=6), ModelConfig(positional="none"), 3e-3, 500, 0.9),
 }
 DEFAULT_TASK = "reverse"
-SNAPSHOTS = {"reverse": 8}  # the scrubber's default run; the others keep 3 (checkpoints stay small)
+SNAPSHOTS = {"reverse": 8}  # the scrubber's default run; the others keep 2 (checkpoints stay small)
 
 
 def trainer_for(recipe: Recipe, model: nn.Module | None = None, seed: int = 0, device=None) -> Trainer:
@@ -272,7 +273,7 @@ def pretrain(assets: Path) -> list[Path]:
     no_pe = DEFAULTS["reverse"]
     runs.append(("reverse", Recipe(no_pe.task, ModelConfig(positional="none"), no_pe.lr, no_pe.steps, 0.0), "none"))
     for name, recipe, suffix in runs:
-        n_snapshots = SNAPSHOTS.get(name, 3) if suffix is None else 1
+        n_snapshots = SNAPSHOTS.get(name, 2) if suffix is None else 1
         model, history, snapshots = train_with_snapshots(recipe, n_snapshots)
         curve = {name: history.column(name).round(4).tolist() for name in ("step", "loss", "accuracy")}
         meta = {
@@ -282,3 +283,84 @@ def pretrain(assets: Path) -> list[Path]:
         }
         paths.append(save_snapshots(checkpoint_path(assets, name, suffix), recipe, snapshots, meta))
     return paths
+
+
+MAX_WORDS = 12
+MAX_WORD_LENGTH = 20
+
+
+def parse_words(text: str) -> list[str]:
+    """A few words separated by spaces, checked: 2 to MAX_WORDS words of at most MAX_WORD_LENGTH letters."""
+    words = text.split()
+    if not 2 <= len(words) <= MAX_WORDS:
+        raise ValueError(f"type between 2 and {MAX_WORDS} tokens separated by spaces, got {len(words)}")
+    too_long = [w for w in words if len(w) > MAX_WORD_LENGTH]
+    if too_long:
+        raise ValueError(f"tokens must be at most {MAX_WORD_LENGTH} characters, got {too_long}")
+    return words
+
+
+def word_embeddings(words: list[str], d_model: int, positional: bool = False) -> torch.Tensor:
+    """A fixed toy embedding e(word) (the same word always gets the same row), optionally + sinusoidal p_t."""
+    if not 2 <= d_model <= 16 or d_model % 2:
+        raise ValueError(f"embedding width must be an even number between 2 and 16, got {d_model}")
+    rows = []
+    for word in words:
+        seed = int.from_bytes(word.lower().encode()[:8].ljust(8, b"\0"), "little") % (2**31)
+        rows.append(torch.randn(d_model, generator=torch.Generator().manual_seed(seed + len(word))))
+    X = torch.stack(rows).round(decimals=2)  # (N, d)
+    if positional:
+        X = X + sinusoidal_encoding(len(words), d_model)
+    return X
+
+
+def random_projections(d_model: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """W_q, W_k, W_v of shape (d, d), drawn from ``seed`` and rounded for display."""
+    generator = torch.Generator().manual_seed(seed)
+    return tuple((torch.randn(d_model, d_model, generator=generator) / d_model**0.5).round(decimals=2) for _ in "qkv")
+
+
+@torch.no_grad()
+def equivariance_gap(model: TinyTransformer, tokens: torch.Tensor, permutation: torch.Tensor) -> float:
+    """max |f(x_perm) - f(x)_perm|: 0 (up to float error) without positional encoding."""
+    model.eval()
+    return (model(tokens[:, permutation]) - model(tokens)[:, permutation]).abs().max().item()
+
+
+@dataclass
+class AttentionMaps:
+    """Everything the page shows for one input, as numpy: A per layer/head, head means, rollout, outputs."""
+
+    tokens: list[str]
+    attentions: np.ndarray  # (L, H, T, T)
+    head_means: np.ndarray  # (L, T, T)
+    rollout: np.ndarray  # (T, T)
+    predictions: list[int]
+    targets: list[int]
+
+    @property
+    def accuracy(self) -> float:
+        scored = [(p, t) for p, t in zip(self.predictions, self.targets, strict=True) if t != IGNORE_INDEX]
+        return sum(p == t for p, t in scored) / max(len(scored), 1)
+
+
+@torch.no_grad()
+def attention_maps(model: TinyTransformer, task: ToyTask, tokens: torch.Tensor) -> AttentionMaps:
+    """Run ``model`` on one sequence ``tokens`` (1, T) and collect its attention maps."""
+    device = next(model.parameters()).device
+    trace = model.inspect(tokens.to(device))
+    attentions = torch.stack(trace.encoder.attentions)[:, 0]  # (L, H, T, T)
+    return AttentionMaps(
+        tokens=[str(t) for t in tokens[0].tolist()],
+        attentions=attentions.cpu().numpy(),
+        head_means=head_mean(attentions).cpu().numpy(),
+        rollout=attention_rollout(trace.encoder.attentions)[0].cpu().numpy(),
+        predictions=trace.logits.argmax(-1)[0].tolist(),
+        targets=task.targets(tokens)[0].tolist(),
+    )
+
+
+def example_tokens(task: ToyTask, seed: int = 0) -> str:
+    """A sample input of ``task`` as text (what the page's token box starts with)."""
+    tokens = torch.randint(task.vocab_size, (task.length,), generator=torch.Generator().manual_seed(seed))
+    return " ".join(str(t) for t in tokens.tolist())

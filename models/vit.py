@@ -193,3 +193,33 @@ def load_pretrained_vit(path: Path) -> tuple[ViT, dict]:
     checkpoint = load_checkpoint(path)
     model = load_weights(ViT(ViTConfig(**checkpoint.config)), checkpoint, path)
     return model.eval(), checkpoint.meta
+
+
+@dataclass
+class ViTExplanation:
+    """One image explained: class probabilities, CLS attention (L, H, g, g), its rollout (g, g), IG (H, W)."""
+
+    probabilities: np.ndarray
+    prediction: int
+    cls_attention: np.ndarray
+    rollout: np.ndarray
+    attribution: np.ndarray
+
+
+def explain(model: ViT, image: torch.Tensor, ig_steps: int = 32) -> ViTExplanation:
+    """Attention (what CLS looks at) and attribution (what moves the logit) for one ``(H, W)`` image."""
+    model.eval()
+    device = next(model.parameters()).device
+    grid = model.config.grid
+    with torch.no_grad():
+        trace = model.inspect(image[None].to(device))
+    probabilities = trace.logits.softmax(-1)[0].cpu().numpy()
+    prediction = int(probabilities.argmax())
+    cls_attention = trace.cls_attention()[:, 0]  # (L, H, N)
+    return ViTExplanation(
+        probabilities=probabilities,
+        prediction=prediction,
+        cls_attention=cls_attention.reshape(*cls_attention.shape[:2], grid, grid).cpu().numpy(),
+        rollout=trace.cls_rollout()[0].reshape(grid, grid).cpu().numpy(),
+        attribution=integrated_gradients(model, image, prediction, ig_steps),
+    )

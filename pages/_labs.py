@@ -27,6 +27,20 @@ LABS: list[Lab] = [
         lecture=("Positional encoding", "Sinusoidal positional encoding", "Input embedding"),
         summary="The sinusoidal P, its similarity K = P P^T, learned vs sinusoidal embeddings trained live, 2D PE.",
     ),
+    Lab(
+        key="attention",
+        path="pages/attention.py",
+        title="Attention and transformers",
+        icon=":material/hub:",
+        lecture=(
+            "From sequence to set",
+            "Self-attention",
+            "Multi-headed attention",
+            "Layer normalization",
+            "Feed-Forward Network (FFN)",
+        ),
+        summary="Q, K, V and A = softmax(QK^T/sqrt(d)) step by step, a tiny transformer trained live, PE on/off.",
+    ),
 ]
 
 LECTURE_OUTLINE: list[tuple[str, tuple[str, ...]]] = [
