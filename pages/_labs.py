@@ -41,6 +41,14 @@ LABS: list[Lab] = [
         ),
         summary="Q, K, V and A = softmax(QK^T/sqrt(d)) step by step, a tiny transformer trained live, PE on/off.",
     ),
+    Lab(
+        key="vit",
+        path="pages/vit.py",
+        title="Vision Transformer",
+        icon=":material/grid_view:",
+        lecture=("Vision Image Transformer (ViT)",),
+        summary="8x8 digits cut into patches, CLS attention per head and rollout, Captum attribution next to it.",
+    ),
 ]
 
 LECTURE_OUTLINE: list[tuple[str, tuple[str, ...]]] = [

@@ -37,3 +37,13 @@ def test_live_training_starts():
     at.button(key="attn_start").click().run()
     assert_clean(at)
     assert at.session_state["attn_trainer"].step > 0
+
+
+def test_vit_page_renders_and_trains():
+    at = open_page("pages/vit.py", vit_steps=50, vit_index=5)
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) >= 3
+    assert any("Why they differ" in m.value for m in at.markdown)
+    at.button(key="vit_start").click().run()
+    assert_clean(at)
+    assert at.session_state["vit_trainer"].step > 0
