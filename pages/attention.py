@@ -92,7 +92,7 @@ def show_maps(maps: tasks.AttentionMaps, prefix: str) -> None:
         attention_grid(maps.attentions, maps.tokens, "Attention of every layer and head"), key=f"{prefix}_grid"
     )
     col_layer, col_head, col_query = st.columns(3)
-    layer = col_layer.selectbox("Layer", range(1, n_layers + 1), key=f"{prefix}_layer") - 1
+    layer = col_layer.selectbox("Layer", range(1, n_layers + 1), index=n_layers - 1, key=f"{prefix}_layer") - 1
     head = col_head.selectbox("Head", range(1, n_heads + 1), key=f"{prefix}_head") - 1
     query = col_query.selectbox(
         "Query token", range(length), format_func=lambda i: f"{i}: {maps.tokens[i]}", key=f"{prefix}_query"

@@ -6,9 +6,19 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from viz.style import DIVERGING, finish
+from viz.style import DIVERGING, SEQUENTIAL, finish
 
 ATTENTION_SCALE = "Blues"
+
+
+def _square_cells(fig: go.Figure) -> None:
+    """Square pixels in every subplot (images and patch grids must not be stretched)."""
+    names = [name for name in fig.layout.to_plotly_json() if name.startswith(("xaxis", "yaxis"))]
+    for name in names:
+        if name.startswith("yaxis"):
+            fig.layout[name].update(scaleanchor="x" + name.removeprefix("yaxis"), constrain="domain")
+        else:
+            fig.layout[name].update(constrain="domain")
 
 
 def _labels(tokens: list[str]) -> list[str]:
@@ -37,6 +47,7 @@ def annotated_matrix(
         y=y,
         text=np.round(matrix, 2),
         texttemplate="%{text}",
+        textfont={"size": 12},
         colorbar={"title": {"text": "value"}, "thickness": 10},
         hovertemplate="row %{y}, column %{x}: %{z:.3f}<extra></extra>",
         **scale,
@@ -110,8 +121,11 @@ def attention_grid(
                 row=layer + 1,
                 col=head + 1,
             )
-    fig.update_yaxes(autorange="reversed", type="category", showticklabels=len(tokens) <= 16)
-    fig.update_xaxes(type="category", showticklabels=len(tokens) <= 16, tickangle=-90)
+    fig.update_yaxes(autorange="reversed", type="category", showticklabels=False)
+    fig.update_xaxes(type="category", showticklabels=False)
+    if len(tokens) <= 16:
+        fig.update_yaxes(showticklabels=True, col=1)
+        fig.update_xaxes(showticklabels=True, tickangle=-90, row=n_layers)
     fig.update_xaxes(title_text="key", row=n_layers)
     fig.update_yaxes(title_text="query", col=1)
     return finish(fig, title, height=80 + 260 * n_layers)
@@ -234,7 +248,8 @@ def patches_figure(image: np.ndarray, patch_size: int, title: str) -> go.Figure:
                 showarrow=False,
                 font={"color": "#d95f02", "size": 14},
             )
-    fig.update_yaxes(autorange="reversed", scaleanchor="x")
+    fig.update_yaxes(autorange="reversed")
+    _square_cells(fig)
     return finish(fig, title, "x (pixel)", "y (pixel)", height=420)
 
 
@@ -253,6 +268,7 @@ def vit_attention_figure(
     cls_attention = np.asarray(cls_attention, dtype=float)
     n_layers, n_heads = cls_attention.shape[:2]
     cols = n_heads + 1
+    top = float(cls_attention.max()) or 1.0
     titles = []
     for layer in range(n_layers):
         titles += [f"L{layer + 1} H{head + 1}" for head in range(n_heads)]
@@ -264,7 +280,8 @@ def vit_attention_figure(
                 go.Heatmap(
                     z=upsample(cls_attention[layer, head], patch_size),
                     zmin=0.0,
-                    colorscale="Inferno",
+                    zmax=top,
+                    colorscale=SEQUENTIAL,
                     showscale=layer == head == 0,
                     colorbar={"title": {"text": "CLS attention"}},
                     hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>",
@@ -275,12 +292,13 @@ def vit_attention_figure(
     fig.add_trace(_image_trace(image, False), row=1, col=cols)
     if n_layers > 1:
         fig.add_trace(
-            go.Heatmap(z=upsample(rollout, patch_size), colorscale="Inferno", showscale=False, hoverinfo="z"),
+            go.Heatmap(z=upsample(rollout, patch_size), colorscale=SEQUENTIAL, showscale=False, hoverinfo="z"),
             row=2,
             col=cols,
         )
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     fig.update_xaxes(showticklabels=False)
+    _square_cells(fig)
     return finish(
         fig,
         "What the CLS token attends to, per layer and head (right: the image and the rollout)",
@@ -297,14 +315,14 @@ def attribution_figure(
         rows=1,
         cols=3,
         subplot_titles=["input image", "attention rollout of CLS", "Integrated Gradients (signed)"],
-        horizontal_spacing=0.08,
+        horizontal_spacing=0.12,
     )
     fig.add_trace(_image_trace(image, False), row=1, col=1)
     fig.add_trace(
         go.Heatmap(
             z=upsample(rollout, patch_size),
-            colorscale="Inferno",
-            colorbar={"title": {"text": "rollout"}, "x": 0.62},
+            colorscale=SEQUENTIAL,
+            colorbar={"title": {"text": "rollout"}, "x": 0.635, "thickness": 10},
             hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>",
         ),
         row=1,
@@ -325,4 +343,5 @@ def attribution_figure(
     )
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     fig.update_xaxes(showticklabels=False)
+    _square_cells(fig)
     return finish(fig, f"Attention vs attribution for the prediction {label}", height=360)
