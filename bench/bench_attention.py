@@ -10,6 +10,7 @@ import time
 import torch
 from torch import nn
 
+from models import attention_tasks as tasks
 from models.attention import MultiHeadSelfAttention
 
 BATCH, LENGTH, D_MODEL, HEADS = 8, 128, 128, 8
@@ -58,5 +59,27 @@ def mha_ratio() -> dict:
     }
 
 
+def time_to_target(name: str = tasks.DEFAULT_TASK) -> dict:
+    """Training seconds (evaluation excluded) until held-out token accuracy reaches the task's target."""
+    recipe = tasks.DEFAULTS[name]
+    trainer = tasks.trainer_for(recipe, device="cpu")
+    trained_s, reached = 0.0, None
+    while not trainer.done:
+        started = time.perf_counter()
+        trainer.run_chunk()
+        trained_s += time.perf_counter() - started
+        if tasks.evaluate(trainer.model, recipe.task, n_batches=2) >= recipe.target_accuracy:
+            reached = trainer.step
+            break
+    return {
+        "task": name,
+        "target_accuracy": recipe.target_accuracy,
+        "steps_to_target": reached,
+        "seconds_to_target": round(trained_s, 2) if reached else None,
+        "goal_seconds": 20,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
 def run() -> dict:
-    return {"mha_forward_with_weights": mha_ratio()}
+    return {"mha_forward_with_weights": mha_ratio(), "time_to_target": time_to_target()}

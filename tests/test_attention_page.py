@@ -47,3 +47,18 @@ def test_vit_page_renders_and_trains():
     at.button(key="vit_start").click().run()
     assert_clean(at)
     assert at.session_state["vit_trainer"].step > 0
+
+
+def test_heads_that_do_not_divide_d_model_give_a_message():
+    at = open_page(PAGE, attn_train_heads=3)
+    at.button(key="attn_start").click().run()
+    assert not at.exception
+    assert any("must divide d_model" in e.value for e in at.error)
+    assert "attn_trainer" not in at.session_state
+
+
+def test_lecture_figure_button_restores_the_slide_example():
+    at = open_page(PAGE, attn_words="a b")
+    at.button[0].click().run()
+    assert_clean(at)
+    assert at.session_state["attn_words"] == "the cat sat on the mat"
