@@ -51,17 +51,16 @@ with _ui.user_errors():
         f"**{meta['test_accuracy']:.1%}**. This digit is a **{label}**; the model says **{explanation.prediction}** "
         f"({explanation.probabilities.max():.0%})."
     )
-    left, right = st.columns([1, 2])
+    figure = vit_attention_figure(image.numpy(), explanation.cls_attention, explanation.rollout, config.patch_size)
+    _ui.show_figure(figure, key="vit_cls_attention")
+    left, right = st.columns([1, 3])
     with left:
-        figure = patches_figure(image.numpy(), config.patch_size, "Patches = tokens 1..N (token 0 is CLS)")
-        _ui.show_figure(figure, key="vit_patches")
+        _ui.show_figure(patches_figure(image.numpy(), config.patch_size, "Patches = tokens 1..N"), key="vit_patches")
     with right:
-        figure = vit_attention_figure(image.numpy(), explanation.cls_attention, explanation.rollout, config.patch_size)
-        _ui.show_figure(figure, key="vit_cls_attention")
-    figure = attribution_figure(
-        image.numpy(), explanation.rollout, explanation.attribution, config.patch_size, str(explanation.prediction)
-    )
-    _ui.show_figure(figure, key="vit_attribution")
+        figure = attribution_figure(
+            image.numpy(), explanation.rollout, explanation.attribution, config.patch_size, str(explanation.prediction)
+        )
+        _ui.show_figure(figure, key="vit_attribution")
     st.markdown(WHY_THEY_DIFFER)
     arrays = {
         "image": image.numpy(),

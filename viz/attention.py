@@ -302,7 +302,7 @@ def vit_attention_figure(
     return finish(
         fig,
         "What the CLS token attends to, per layer and head (right: the image and the rollout)",
-        height=60 + 220 * n_layers,
+        height=80 + 300 * n_layers,
     )
 
 
