@@ -14,7 +14,7 @@ from models import attention_tasks as tasks
 from models.attention import MultiHeadSelfAttention
 
 BATCH, LENGTH, D_MODEL, HEADS = 8, 128, 128, 8
-REPEATS, ROUNDS = 10, 30
+REPEATS, ROUNDS = 5, 60
 
 
 def _load_from_reference(ours: MultiHeadSelfAttention, reference: nn.MultiheadAttention) -> None:
@@ -49,13 +49,15 @@ def mha_ratio() -> dict:
         for _ in range(ROUNDS):  # interleaved rounds, so load from other processes hits both alike
             ours_s.append(_time(run_ours))
             ref_s.append(_time(run_ref))
-    ours_ms, ref_ms = 1e3 * min(ours_s), 1e3 * min(ref_s)
+    ratios = sorted(o / r for o, r in zip(ours_s, ref_s, strict=True))
     return {
         "shape": {"batch": BATCH, "tokens": LENGTH, "d_model": D_MODEL, "heads": HEADS},
-        "ours_ms": round(ours_ms, 3),
-        "torch_mha_need_weights_ms": round(ref_ms, 3),
-        "ratio": round(ours_ms / ref_ms, 3),
+        "ours_ms_best": round(1e3 * min(ours_s), 3),
+        "torch_mha_need_weights_ms_best": round(1e3 * min(ref_s), 3),
+        "ratio_of_best": round(min(ours_s) / min(ref_s), 3),
+        "ratio_median_of_rounds": round(ratios[len(ratios) // 2], 3),
         "target_ratio": 1.5,
+        "note": "eval + inference_mode for both; rounds interleaved; other processes share the CPU, see the median",
     }
 
 
