@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from captum.attr import IntegratedGradients
 from torch import nn
 
 from models.attention import EncoderOutput, TransformerEncoder, attention_rollout, check_heads, head_mean
@@ -129,8 +130,11 @@ class TinyTransformer(nn.Module):
         self.head = nn.Linear(d_model, n_classes)
 
     def inspect(self, tokens: torch.Tensor) -> TransformerTrace:
-        x = self.positional(self.embed(tokens))  # (B, T, d)
-        encoded = self.encoder(x)
+        return self.from_embeddings(self.embed(tokens))
+
+    def from_embeddings(self, embeddings: torch.Tensor) -> TransformerTrace:
+        """The model from the token embeddings e_t (B, T, d) on: + p_t, encoder, head."""
+        encoded = self.encoder(self.positional(embeddings))
         return TransformerTrace(logits=self.head(encoded.last_hidden_state), encoder=encoded)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -364,3 +368,21 @@ def example_tokens(task: ToyTask, seed: int = 0) -> str:
     """A sample input of ``task`` as text (what the page's token box starts with)."""
     tokens = torch.randint(task.vocab_size, (task.length,), generator=torch.Generator().manual_seed(seed))
     return " ".join(str(t) for t in tokens.tolist())
+
+
+def token_attribution(model: TinyTransformer, tokens: torch.Tensor, position: int, steps: int = 32) -> np.ndarray:
+    """Captum's Integrated Gradients of the predicted class at ``position`` w.r.t. each input token's embedding
+    e_t (baseline: e = 0, the positional encoding kept), summed over the features: one signed score per token."""
+    if not 0 <= position < tokens.shape[1]:
+        raise ValueError(f"position must be between 0 and {tokens.shape[1] - 1}, got {position}")
+    model.eval()
+    embeddings = model.embed(tokens.to(next(model.parameters()).device)).detach()  # (1, T, d)
+
+    def logits_at(e: torch.Tensor) -> torch.Tensor:
+        return model.from_embeddings(e).logits[:, position]  # (B, classes)
+
+    target = int(logits_at(embeddings).argmax(-1))
+    attribution = IntegratedGradients(logits_at).attribute(
+        embeddings, baselines=torch.zeros_like(embeddings), target=target, n_steps=steps
+    )
+    return attribution[0].sum(-1).detach().cpu().numpy()

@@ -17,6 +17,7 @@ from viz.attention import (
     pe_comparison_figure,
     quadratic_cost_figure,
     query_attention_figure,
+    token_attribution_figure,
 )
 from viz.training import training_curves
 
@@ -85,7 +86,15 @@ with steps_tab, _ui.user_errors():
     _ui.export_buttons("attention_steps", arrays, settings, csv=("A", s.A.numpy()))
 
 
-def show_maps(maps: tasks.AttentionMaps, prefix: str) -> None:
+WHY_THEY_DIFFER = (
+    "**Why they differ.** Attention weights say how much each query *reads* from each token's value vector in one "
+    "layer: they are non-negative, sum to 1, and ignore what the values contain and the residual path around "
+    "attention. Integrated Gradients asks how much each input token *changes* the predicted class's logit, through "
+    "every layer, the FFNs and the head, with a sign. A token can be attended to and still not matter for this output."
+)
+
+
+def show_maps(maps: tasks.AttentionMaps, prefix: str) -> int:
     """The layer x head grid, one head enlarged, a query picker, head mean and rollout."""
     n_layers, n_heads, length = maps.attentions.shape[:3]
     _ui.show_figure(
@@ -104,6 +113,7 @@ def show_maps(maps: tasks.AttentionMaps, prefix: str) -> None:
     with queries:
         _ui.show_figure(query_attention_figure(maps.attentions, maps.tokens, query), key=f"{prefix}_query_fig")
     _ui.show_figure(mean_and_rollout_figure(maps.head_means, maps.rollout, maps.tokens), key=f"{prefix}_rollout")
+    return query
 
 
 def describe(maps: tasks.AttentionMaps) -> str:
@@ -149,7 +159,11 @@ with heads_tab, _ui.user_errors():
     )
     maps = tasks.attention_maps(run.models[snapshot], task, task.parse(text))
     st.markdown(describe(maps))
-    show_maps(maps, "attn_pre")
+    query = show_maps(maps, "attn_pre")
+    attribution = tasks.token_attribution(run.models[snapshot], task.parse(text), query)
+    figure = token_attribution_figure(maps.tokens, maps.head_means[-1, query], maps.rollout[query], attribution, query)
+    _ui.show_figure(figure, key="attn_attribution")
+    st.markdown(WHY_THEY_DIFFER)
     settings = {"task": name, "tokens": maps.tokens, "step": run.steps[snapshot]}
     arrays = {"attentions": maps.attentions, "head_means": maps.head_means, "rollout": maps.rollout}
     _ui.export_buttons("attention_maps", arrays, settings, csv=("rollout", maps.rollout))

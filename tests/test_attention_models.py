@@ -208,3 +208,23 @@ def test_integrated_gradients_completeness():
         gap = (model(image[None])[0, 3] - model(torch.zeros(1, 8, 8))[0, 3]).item()
     assert attribution.shape == (8, 8)
     assert attribution.sum() == pytest.approx(gap, abs=0.05 * max(1.0, abs(gap)))
+
+
+def test_token_attribution_completeness():
+    """IG over the token embeddings sums to f(e) - f(0) for the explained position and class."""
+    from models.attention_tasks import token_attribution
+
+    torch.manual_seed(7)
+    task = ToyTask("reverse")
+    model = build_model(task).eval()
+    tokens = task.sample(0, torch.Generator().manual_seed(0))[0][:1]
+    scores = token_attribution(model, tokens, position=2, steps=64)
+    with torch.no_grad():
+        e = model.embed(tokens)
+        logits = model.from_embeddings(e).logits[0, 2]
+        target = int(logits.argmax())
+        gap = (logits[target] - model.from_embeddings(torch.zeros_like(e)).logits[0, 2, target]).item()
+    assert scores.shape == (8,)
+    assert scores.sum() == pytest.approx(gap, abs=0.05 * max(1.0, abs(gap)))
+    with pytest.raises(ValueError, match="position"):
+        token_attribution(model, tokens, position=8)

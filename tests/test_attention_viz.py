@@ -81,3 +81,14 @@ def test_vit_figures():
     patches = patches_figure(image, 2, "patches")
     assert len(patches.layout.shapes) == 16
     assert [a.text for a in patches.layout.annotations][:2] == ["1", "2"]
+
+
+def test_token_attribution_figure_signs_and_bars():
+    from viz.attention import token_attribution_figure
+
+    attribution = np.array([0.5, -0.2, 0.0, 1.0])
+    fig = token_attribution_figure(list("abcd"), np.full(4, 0.25), np.full(4, 0.25), attribution, 1)
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert len(bars) == 3
+    assert list(bars[2].marker.color)[:2] == ["#b2182b", "#2166ac"]
+    assert "position 1" in fig.layout.title.text

@@ -345,3 +345,25 @@ def attribution_figure(
     fig.update_xaxes(showticklabels=False)
     _square_cells(fig)
     return finish(fig, f"Attention vs attribution for the prediction {label}", height=360)
+
+
+def token_attribution_figure(
+    tokens: list[str], attention_row: np.ndarray, rollout_row: np.ndarray, attribution: np.ndarray, query: int
+) -> go.Figure:
+    """For one output position: its last-layer head-mean attention and rollout over the inputs (>= 0) next to
+    Integrated Gradients per input token (signed)."""
+    labels = _labels(tokens)
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=["attention of the query (last layer mean, rollout)", "Integrated Gradients (signed)"],
+        horizontal_spacing=0.1,
+    )
+    fig.add_trace(go.Bar(x=labels, y=attention_row, name="last-layer head mean", marker_color="#1f5fbf"), row=1, col=1)
+    fig.add_trace(go.Bar(x=labels, y=rollout_row, name="rollout", marker_color="#7fa7e0"), row=1, col=1)
+    colours = ["#b2182b" if value > 0 else "#2166ac" for value in attribution]
+    fig.add_trace(go.Bar(x=labels, y=attribution, name="attribution", marker_color=colours), row=1, col=2)
+    fig.update_xaxes(type="category", title_text="input token")
+    fig.update_yaxes(title_text="attention weight", range=[0, 1], row=1, col=1)
+    fig.update_yaxes(title_text="attribution to the logit", row=1, col=2)
+    return finish(fig, f"Output position {query} ({tokens[query]}): attention vs attribution", height=380)
