@@ -105,6 +105,11 @@ with learned_tab, _ui.user_errors():
         ),
         key="pe_learned_pretrained",
     )
+    st.caption(
+        "The learned embeddings solve the task while staying nearly orthogonal: the model only needs to tell "
+        "positions apart and read an offset through W_q and W_k. The sinusoidal encoding builds the notion of "
+        "distance in by construction (the band along the diagonal), and extends to lengths never trained on."
+    )
 
     st.subheader("Train it yourself")
     col_kind, col_steps, col_lr = st.columns(3)
