@@ -42,7 +42,9 @@ def test_large_matrices_are_decimated_and_the_title_says_so():
     (heat,) = heatmaps(fig)
     assert max(np.asarray(heat.z).shape) <= 512
     assert "every 4th row" in fig.layout.title.text
-    assert heat.zmin == -heat.zmax and heat.zmax == np.abs(K).max()
+    assert (heat.zmin, heat.zmax) == (K.min(), K.max())
+    cosine = similarity_heatmap(K / 512, "K / (d/2)", normalised=True).data[0]
+    assert (cosine.zmin, cosine.zmax) == (-1, 1)
 
 
 def test_profile_figure_has_the_closed_form_and_one_line_per_start():
