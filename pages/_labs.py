@@ -44,7 +44,7 @@ LABS: list[Lab] = [
     Lab(
         key="vit",
         path="pages/vit.py",
-        title="Vision Transformer",
+        title="Vision Transformer (ViT)",
         icon=":material/grid_view:",
         lecture=("Vision Image Transformer (ViT)",),
         summary="8x8 digits cut into patches, CLS attention per head and rollout, Captum attribution next to it.",

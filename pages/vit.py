@@ -17,6 +17,13 @@ WHY_THEY_DIFFER = (
 )
 
 
+LECTURE_FIGURE = {"vit_index": 0, "vit_patch": 2, "vit_layers": 2, "vit_heads": 4, "vit_steps": vit.PRETRAIN_STEPS}
+
+
+def apply_lecture_figure() -> None:
+    st.session_state.update(LECTURE_FIGURE)
+
+
 @st.cache_resource(show_spinner=False)
 def pretrained_vit():
     """The read-only pretrained ViT shared by every session (inference only)."""
@@ -34,6 +41,9 @@ _ui.lab_header(
     "An image becomes a set of tokens: p x p patches, each linearly embedded ($e_i = x_i W^e$), plus a learned "
     "**CLS** token, plus a learned positional embedding; the transformer encoder mixes them and the class is read "
     "from CLS. Here on scikit-learn's bundled 8 x 8 handwritten digits (1,500 to train, 297 held out).",
+)
+st.button(
+    "Lecture figure: a digit as 16 patch tokens + CLS", on_click=apply_lecture_figure, icon=":material/slideshow:"
 )
 
 with _ui.user_errors():

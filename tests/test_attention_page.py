@@ -62,3 +62,11 @@ def test_lecture_figure_button_restores_the_slide_example():
     at.button[0].click().run()
     assert_clean(at)
     assert at.session_state["attn_words"] == "the cat sat on the mat"
+
+
+def test_vit_lecture_figure_resets_the_view():
+    at = open_page("pages/vit.py", vit_index=42)
+    at.button[0].click().run()
+    assert_clean(at)
+    assert at.session_state["vit_index"] == 0
+    assert any("16 patches" in m.value for m in at.markdown)
