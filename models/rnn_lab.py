@@ -39,6 +39,7 @@ class LabTask:
     batch_size: int = 64
     clip_norm: float | None = 1.0
     params: dict[str, Any] = field(default_factory=dict)
+    cell: str = "lstm"  # the cell whose time to target the tests and the benchmark check
 
     def make(self, batch_size: int | None = None, **params: Any):
         """The task object (its ``sample`` is the engine's batch function)."""
@@ -58,7 +59,14 @@ LAB_TASKS: dict[str, LabTask] = {
     "running_sum": LabTask("running_sum", "Running sum (many-to-many)", 32, 1e-2, 800, 0.9),
     "sum_comparison": LabTask("sum_comparison", "Is sum of dim 1 > sum of dim 2? (many-to-one)", 32, 1e-2, 600, 0.95),
     "recall": LabTask(
-        "recall", "Recall the first symbol after a gap (long range)", 32, 1e-2, 1200, 0.95, params={"gap": 40}
+        "recall",
+        "Recall the first symbol after a gap (long range)",
+        32,
+        1e-2,
+        1200,
+        0.95,
+        params={"gap": 40},
+        cell="gru",
     ),
 }
 
@@ -80,8 +88,9 @@ def lab_task(name: str) -> LabTask:
     return LAB_TASKS[name]
 
 
-def default_spec(task_name: str, cell: str = "lstm") -> ModelSpec:
-    return ModelSpec(cell=cell, hidden_size=lab_task(task_name).hidden_size)
+def default_spec(task_name: str, cell: str | None = None) -> ModelSpec:
+    t = lab_task(task_name)
+    return ModelSpec(cell=cell or t.cell, hidden_size=t.hidden_size)
 
 
 def has_pretrained(task_name: str, spec: ModelSpec, task_params: dict[str, Any]) -> bool:

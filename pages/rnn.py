@@ -34,7 +34,7 @@ DEFAULTS = {
     "rnn_bidir": False,
     "rnn_hidden": 64,
     "rnn_nonlin": "tanh",
-    "rnn_gap": 20,
+    "rnn_gap": rnn_lab.LAB_TASKS["recall"].params["gap"],
     "rnn_length": 10,
     "rnn_word": "deep",
 }
@@ -42,7 +42,12 @@ PRESETS = {
     "'deep' => adj": {"rnn_task": "pos", "rnn_cell": "lstm", "rnn_hidden": 64, "rnn_word": "deep"},
     "Computing sum": {"rnn_task": "running_sum", "rnn_cell": "lstm", "rnn_hidden": 32, "rnn_length": 10},
     "Sum comparison": {"rnn_task": "sum_comparison", "rnn_cell": "lstm", "rnn_hidden": 32, "rnn_length": 10},
-    "Long range: RNN vs LSTM": {"rnn_task": "recall", "rnn_cell": "rnn", "rnn_hidden": 32, "rnn_gap": 20},
+    "Long range: RNN vs LSTM vs GRU": {
+        "rnn_task": "recall",
+        "rnn_cell": "rnn",
+        "rnn_hidden": 32,
+        "rnn_gap": rnn_lab.LAB_TASKS["recall"].params["gap"],
+    },
 }
 PRESET_BASE = {"rnn_layers": 1, "rnn_bidir": False, "rnn_nonlin": "tanh"}
 
