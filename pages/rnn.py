@@ -52,6 +52,11 @@ PRESETS = {
 PRESET_BASE = {"rnn_layers": 1, "rnn_bidir": False, "rnn_nonlin": "tanh"}
 
 
+def use_task_defaults() -> None:
+    """A newly chosen task starts at its pretrained size."""
+    st.session_state["rnn_hidden"] = rnn_lab.LAB_TASKS[st.session_state["rnn_task"]].hidden_size
+
+
 def apply_preset(name: str) -> None:
     st.session_state.update(PRESET_BASE | PRESETS[name])
 
@@ -78,6 +83,7 @@ task_name = c_task.selectbox(
     "Task",
     list(rnn_lab.LAB_TASKS),
     format_func=lambda name: rnn_lab.LAB_TASKS[name].title,
+    on_change=use_task_defaults,
     key="rnn_task",
     bind="query-params",
 )

@@ -80,6 +80,7 @@ def test_training_controls():
     at.button(key="rnn_start").click().run()
     assert_clean(at)
     assert at.session_state["rnn_trainer"].step > 0
+    at = open_page(PAGE, rnn_task="running_sum", rnn_hidden=8, rnn_steps=50)
     at.button(key="rnn_cmp_start").click().run()
     assert_clean(at)
     assert at.session_state["rnn_cmp_trainer"].step > 0
