@@ -173,3 +173,14 @@ def accuracy(model: nn.Module, name: str = "test", batch_size: int = 2048) -> fl
         correct += int((logits.argmax(-1).cpu() == labels[part]).sum())
     model.train(was_training)
     return correct / len(labels)
+
+
+def suffix_classes(word: str, length: int = 3) -> tuple[str, dict[str, int]]:
+    """How the training words that end like ``word`` (its last ``length`` letters) are labelled."""
+    suffix = word[-length:]
+    words, labels = split("train")
+    counts = dict.fromkeys(CLASSES, 0)
+    for w, y in zip(words, labels.tolist(), strict=True):
+        if w.endswith(suffix) and w != word:
+            counts[CLASSES[y]] += 1
+    return suffix, counts

@@ -42,7 +42,7 @@ PRESETS = {
     "'deep' => adj": {"rnn_task": "pos", "rnn_cell": "lstm", "rnn_hidden": 64, "rnn_word": "deep"},
     "Computing sum": {"rnn_task": "running_sum", "rnn_cell": "lstm", "rnn_hidden": 32, "rnn_length": 10},
     "Sum comparison": {"rnn_task": "sum_comparison", "rnn_cell": "lstm", "rnn_hidden": 32, "rnn_length": 10},
-    "Long range: RNN vs LSTM vs GRU": {
+    "Long range (gap 40)": {
         "rnn_task": "recall",
         "rnn_cell": "rnn",
         "rnn_hidden": 32,
@@ -78,7 +78,7 @@ for column, name in zip(preset_columns, PRESETS, strict=True):
 for key, value in DEFAULTS.items():
     st.session_state.setdefault(key, value)
 
-c_task, c_cell, c_layers, c_hidden, c_bidir = st.columns([3, 2, 2, 2, 1.4])
+c_task, c_cell, c_layers, c_hidden, c_bidir = st.columns([3, 2.6, 1.6, 2, 1.4])
 task_name = c_task.selectbox(
     "Task",
     list(rnn_lab.LAB_TASKS),
@@ -284,6 +284,13 @@ with _ui.user_errors():
                     ),
                     key="rnn_word_steps",
                 )
+                suffix, counts = pos_lexicon.suffix_classes(result.word)
+                similar = ", ".join(f"{n} {name}s" for name, n in counts.items() if n)
+                if similar:
+                    st.caption(
+                        f"The network only sees spelling: training words ending in '-{suffix}' are {similar}. "
+                        "Ambiguous endings are where a character-level model errs."
+                    )
                 st.caption(
                     f"Integrated Gradients (Captum) from the all-zero input to the one-hot letters; the "
                     f"attributions sum to the change of the '{classes[result.target]}' logit "

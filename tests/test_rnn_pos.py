@@ -95,3 +95,13 @@ def test_clean_word_defined_handling(text, word, note):
 def test_clean_word_refuses_unusable_words(text, message):
     with pytest.raises(ValueError, match=message):
         P.clean_word(text)
+
+
+def test_suffix_classes_count_training_words_with_the_same_ending():
+    suffix, counts = P.suffix_classes("deep")
+    words, labels = P.split("train")
+    expected = sum(1 for w in words if w.endswith("eep") and w != "deep")
+    assert suffix == "eep" and sum(counts.values()) == expected > 0
+    assert counts["noun"] == sum(
+        1 for w, y in zip(words, labels.tolist(), strict=True) if w.endswith("eep") and y == 0 and w != "deep"
+    )
