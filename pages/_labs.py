@@ -44,6 +44,28 @@ LABS: list[Lab] = [
         lecture=("Positional encoding", "Sinusoidal positional encoding", "Input embedding"),
         summary="The sinusoidal P, its similarity K = P P^T, learned vs sinusoidal embeddings trained live, 2D PE.",
     ),
+    Lab(
+        key="attention",
+        path="pages/attention.py",
+        title="Attention and transformers",
+        icon=":material/hub:",
+        lecture=(
+            "From sequence to set",
+            "Self-attention",
+            "Multi-headed attention",
+            "Layer normalization",
+            "Feed-Forward Network (FFN)",
+        ),
+        summary="Q, K, V and A = softmax(QK^T/sqrt(d)) step by step, a tiny transformer trained live, PE on/off.",
+    ),
+    Lab(
+        key="vit",
+        path="pages/vit.py",
+        title="Vision Transformer (ViT)",
+        icon=":material/grid_view:",
+        lecture=("Vision Image Transformer (ViT)",),
+        summary="8x8 digits cut into patches, CLS attention per head and rollout, Captum attribution next to it.",
+    ),
 ]
 
 LECTURE_OUTLINE: list[tuple[str, tuple[str, ...]]] = [
