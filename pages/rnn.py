@@ -62,7 +62,7 @@ def apply_preset(name: str) -> None:
 
 
 _ui.lab_header(
-    "Recurrent networks: RNN, LSTM, GRU",
+    "Recurrent networks",
     "I. Recurrent Neural Networks: vanilla RNNs, expressiveness examples, grammatical analysis, LSTM, GRU, "
     "deep and bidirectional RNNs",
     "An RNN reads a sequence one token at a time and keeps a memory $h_t = f(U x_t + W h_{t-1} + b)$; the "
