@@ -17,6 +17,7 @@ RECIPES: dict[str, str] = {
     "positional": "models.order_task:pretrain",
     "attention": "models.attention_pretrain:pretrain",
     "gradients": "models.gradient_training:pretrain",
+    "rnn": "models.rnn_lab:pretrain",
 }
 
 

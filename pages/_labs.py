@@ -20,6 +20,23 @@ class Lab:
 
 LABS: list[Lab] = [
     Lab(
+        key="rnn",
+        path="pages/rnn.py",
+        title="Recurrent networks",
+        icon=":material/cycle:",
+        lecture=(
+            "Recurrent Neural Networks (RNNs)",
+            "RNNs expressiveness: examples",
+            "Toy ex: grammatical analysis",
+            "Long Short-Term Memory (LSTM)",
+            "Gated Recurrent Unit",
+            "Deep RNNs",
+            "Bi-directional RNNs",
+        ),
+        summary="Hidden states, cell states and gates of RNN/LSTM/GRU trained live; 'deep' => adjective with "
+        "per-letter attributions; sums; long-range recall.",
+    ),
+    Lab(
         key="positional",
         path="pages/positional.py",
         title="Positional encoding",
