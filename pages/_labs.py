@@ -69,7 +69,7 @@ LABS: list[Lab] = [
     Lab(
         key="gradients",
         path="pages/gradients.py",
-        title="Vanishing & exploding gradients",
+        title="Vanishing and exploding gradients",
         icon=":material/trending_down:",
         lecture=("Back-Propagation Through Time (BPTT)", "Truncated BPTT", "BPTT: Exploding and Vanishing Gradients"),
         summary="||dh_t/dh_k|| against the bound (beta_w beta_h)^(t-k), W's spectrum, clipping, truncated BPTT, "
