@@ -81,8 +81,11 @@ def ensure_app_shell() -> None:
     With a folder named pages/ beside app.py, Streamlit starts in its legacy multipage mode and runs
     pages/<name>.py on its own (no shared sidebar, a second navigation) until some session calls
     st.navigation. A page that finds itself in that mode switches it off and reruns, so app.py routes it.
+    Once per session: AppTest re-enters legacy mode on every run, and a rerun there would drop the click
+    that started it.
     """
-    if PagesManager.uses_pages_directory:
+    if PagesManager.uses_pages_directory and not st.session_state.get("_app_shell_checked"):
+        st.session_state["_app_shell_checked"] = True
         PagesManager.uses_pages_directory = False
         st.rerun()
 
