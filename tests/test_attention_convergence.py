@@ -11,15 +11,6 @@ from models import vit
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These models are tiny: one thread is faster than two and does not fight other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("name", list(tasks.DEFAULTS))
 def test_default_task_reaches_target(name):
     recipe = tasks.DEFAULTS[name]

@@ -170,12 +170,3 @@ def test_gated_profile_matches_autograd(kind):
         assert profile.forget_path[-1] == 1 and (np.diff(profile.forget_path) >= 0).all()
     else:
         assert profile.dC is None
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small matrices gain nothing from intra-op threads and lose a lot on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -110,12 +110,3 @@ def test_lstm_learns_a_gap_where_the_vanilla_rnn_stays_at_chance():
         accuracy[cell] = gt.evaluate(trainer.model, run, batches=8)
     assert accuracy["lstm"] >= 0.9, accuracy
     assert accuracy["rnn"] <= 0.4, accuracy
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small recurrent steps gain nothing from intra-op threads and lose a lot on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
