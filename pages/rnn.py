@@ -331,7 +331,7 @@ with _ui.user_errors():
 
     with compare_tab:
         st.markdown("The same task, size, seed and optimizer for the three cells.")
-        curves, hidden_views = {}, {}
+        curves, hidden_views, outcomes = {}, {}, []
         if is_default:
             for name in CELLS:
                 try:
@@ -339,6 +339,16 @@ with _ui.user_errors():
                 except CheckpointError:
                     continue
                 curves[name] = {k: np.asarray(v) for k, v in meta["curves"].items()}
+                reached = meta.get("steps_to_target")
+                outcomes.append(
+                    f"{CELL_NAMES[name]}: "
+                    + (
+                        f"target reached at step {reached}"
+                        if reached
+                        else f"target not reached in {meta['steps']} steps"
+                    )
+                    + f", test accuracy {meta['test_metric']:.1%}"
+                )
                 hidden_views[name] = rnn_lab.layer_view(
                     rnn_lab.trace_examples(other, examples), index, 0, 0, lengths[index]
                 )["h"]
@@ -366,9 +376,10 @@ with _ui.user_errors():
             }
         elif curves:
             _ui.show_figure(
-                comparison_curves(curves, f"Pretrained to the target: {lab_task.title}", lab_task.target),
+                comparison_curves(curves, f"Pretrained runs (seed 0): {lab_task.title}", lab_task.target),
                 key="rnn_cmp_curves",
             )
+            st.markdown("Pretrained runs: " + "; ".join(outcomes) + ".")
         if hidden_views:
             columns = st.columns(len(hidden_views))
             for column, (name, h) in zip(columns, hidden_views.items(), strict=True):
