@@ -42,11 +42,11 @@ PRESETS = {
     "'deep' => adj": {"rnn_task": "pos", "rnn_cell": "lstm", "rnn_hidden": 64, "rnn_word": "deep"},
     "Computing sum": {"rnn_task": "running_sum", "rnn_cell": "lstm", "rnn_hidden": 32, "rnn_length": 10},
     "Sum comparison": {"rnn_task": "sum_comparison", "rnn_cell": "lstm", "rnn_hidden": 32, "rnn_length": 10},
-    "Long range (gap 40)": {
-        "rnn_task": "recall",
+    "Long range: RNN vs GRU": {
+        "rnn_task": "recall_long",
         "rnn_cell": "rnn",
         "rnn_hidden": 32,
-        "rnn_gap": rnn_lab.LAB_TASKS["recall"].params["gap"],
+        "rnn_gap": rnn_lab.LAB_TASKS["recall_long"].params["gap"],
     },
 }
 PRESET_BASE = {"rnn_layers": 1, "rnn_bidir": False, "rnn_nonlin": "tanh"}
@@ -54,7 +54,10 @@ PRESET_BASE = {"rnn_layers": 1, "rnn_bidir": False, "rnn_nonlin": "tanh"}
 
 def use_task_defaults() -> None:
     """A newly chosen task starts at its pretrained size."""
-    st.session_state["rnn_hidden"] = rnn_lab.LAB_TASKS[st.session_state["rnn_task"]].hidden_size
+    chosen = rnn_lab.LAB_TASKS[st.session_state["rnn_task"]]
+    st.session_state["rnn_hidden"] = chosen.hidden_size
+    if "gap" in chosen.params:
+        st.session_state["rnn_gap"] = chosen.params["gap"]
 
 
 def apply_preset(name: str) -> None:
@@ -115,7 +118,7 @@ with _ui.secondary_controls("Task and training settings"):
         help="Unidirectional nets on equal-length tasks only.",
     )
 
-task_params = {"gap": gap} if task_name == "recall" else {"length": length} if task_name != "pos" else {}
+task_params = {knob: {"gap": gap, "length": length}[knob] for knob in rnn_lab.task_knobs(task_name)}
 spec = rnn_lab.ModelSpec(cell, hidden_size, num_layers, bidirectional, nonlinearity)
 signature = (task_name, tuple(sorted(task_params.items())), asdict(spec))
 lab_task = rnn_lab.LAB_TASKS[task_name]

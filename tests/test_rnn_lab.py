@@ -121,11 +121,20 @@ def one_torch_thread():
     torch.set_num_threads(previous)
 
 
+def test_vanilla_rnn_fails_the_long_gap_where_the_gru_succeeds():
+    """The lecture's point, on the committed checkpoints (gap 120, 1500 steps each, seed 0)."""
+    rnn, _ = rnn_lab.load_pretrained(ASSETS, "recall_long", "rnn")
+    gru, _ = rnn_lab.load_pretrained(ASSETS, "recall_long", "gru")
+    assert rnn_lab.evaluate(rnn, "recall_long") < 0.6
+    assert rnn_lab.evaluate(gru, "recall_long") >= 0.95
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("task_name", list(rnn_lab.LAB_TASKS))
+@pytest.mark.parametrize("task_name", ["pos", "running_sum", "sum_comparison", "recall"])
 def test_default_model_reaches_the_target_within_the_budget(task_name, one_torch_thread):
     """LSTM (GRU for recall); pos 75% of held-out words, running sum 90% of steps within 0.1 of the sum,
-    sum comparison 95%, first-symbol recall after a gap of 40 steps 95% (chance 25%)."""
+    sum comparison 95%, first-symbol recall after a gap of 40 steps 95% (chance 25%). recall_long (gap 120,
+    about a minute of training) is checked on its committed checkpoints instead."""
     task = rnn_lab.lab_task(task_name)
     _, run = rnn_lab.train_to_target(task_name)
     assert run.reached, run
