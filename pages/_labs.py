@@ -66,6 +66,15 @@ LABS: list[Lab] = [
         lecture=("Vision Image Transformer (ViT)",),
         summary="8x8 digits cut into patches, CLS attention per head and rollout, Captum attribution next to it.",
     ),
+    Lab(
+        key="gradients",
+        path="pages/gradients.py",
+        title="Vanishing and exploding gradients",
+        icon=":material/trending_down:",
+        lecture=("Back-Propagation Through Time (BPTT)", "Truncated BPTT", "BPTT: Exploding and Vanishing Gradients"),
+        summary="||dh_t/dh_k|| against the bound (beta_w beta_h)^(t-k), W's spectrum, clipping, truncated BPTT, "
+        "RNN vs LSTM vs GRU.",
+    ),
 ]
 
 LECTURE_OUTLINE: list[tuple[str, tuple[str, ...]]] = [
