@@ -65,10 +65,34 @@ def trace_cost() -> dict:
     return results
 
 
+def step_cost_by_threads(steps: int = 40) -> dict:
+    """ms per training step of the default part-of-speech LSTM with 1 and with 2 torch threads, side by side."""
+    results = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        task = rnn_lab.lab_task("pos").make()
+        torch.manual_seed(0)
+        model = rnn_lab.build_model(task, rnn_lab.default_spec("pos"))
+        trainer = rnn_lab.make_trainer(model, task, rnn_lab.default_config("pos", steps=steps), device="cpu")
+        started = time.perf_counter()
+        trainer.run()
+        results[f"{threads}_threads_ms_per_step"] = round(1000 * (time.perf_counter() - started) / steps, 1)
+    return results
+
+
 def run() -> dict:
-    return {
-        "goal_seconds_to_target": GOAL_SECONDS,
-        "time_to_target": time_to_target(),
-        "trace_cost": trace_cost(),
-        "note": "CPU, shared machine: absolute times are noisy; trace_over_fused is measured side by side",
-    }
+    """Measured with 1 torch thread: on a shared 2-core machine 2 threads oversubscribe (see step_cost_by_threads)."""
+    previous = torch.get_num_threads()
+    try:
+        by_threads = step_cost_by_threads()
+        torch.set_num_threads(1)
+        return {
+            "goal_seconds_to_target": GOAL_SECONDS,
+            "torch_threads": 1,
+            "time_to_target": time_to_target(),
+            "trace_cost": trace_cost(),
+            "pos_step_cost_by_threads": by_threads,
+            "note": "CPU, shared machine: absolute times are noisy; ratios are measured side by side",
+        }
+    finally:
+        torch.set_num_threads(previous)

@@ -1,6 +1,6 @@
 """The RNN lab's tasks, defaults, training to a target, pretrained checkpoints and analysis helpers.
 
-A lab task is named ("pos", "running_sum", "sum_comparison", "recall"); :data:`LAB_TASKS` gives each
+A lab task is named ("pos", "running_sum", "sum_comparison", "recall", "recall_long"); :data:`LAB_TASKS` gives each
 its default hyperparameters and the target it reaches within its step budget (the convergence tests
 and ``bench/bench_rnn.py`` check those).
 """
@@ -52,6 +52,7 @@ TASK_FACTORIES = {
     "running_sum": RunningSum,
     "sum_comparison": SumComparison,
     "recall": FirstSymbolRecall,
+    "recall_long": FirstSymbolRecall,
 }
 
 LAB_TASKS: dict[str, LabTask] = {
@@ -66,6 +67,16 @@ LAB_TASKS: dict[str, LabTask] = {
         1200,
         0.95,
         params={"gap": 40},
+        cell="gru",
+    ),
+    "recall_long": LabTask(
+        "recall_long",
+        "Recall the first symbol after a long gap (120 steps)",
+        32,
+        1e-2,
+        1500,
+        0.95,
+        params={"gap": 120},
         cell="gru",
     ),
 }
@@ -91,6 +102,13 @@ def lab_task(name: str) -> LabTask:
 def default_spec(task_name: str, cell: str | None = None) -> ModelSpec:
     t = lab_task(task_name)
     return ModelSpec(cell=cell or t.cell, hidden_size=t.hidden_size)
+
+
+def task_knobs(task_name: str) -> tuple[str, ...]:
+    """The task settings a user may change: the gap of the recall tasks, the length of the sum tasks."""
+    if task_name.startswith("recall"):
+        return ("gap",)
+    return () if lab_task(task_name).name == "pos" else ("length",)
 
 
 def has_pretrained(task_name: str, spec: ModelSpec, task_params: dict[str, Any]) -> bool:
@@ -188,14 +206,14 @@ def checkpoint_path(assets: Path, task_name: str, cell: str) -> Path:
     return assets / f"rnn_{task_name}_{cell}.pt"
 
 
-def pretrain(assets: Path) -> list[Path]:
+def pretrain(assets: Path, tasks: tuple[str, ...] | None = None) -> list[Path]:
     """Default models for every task and cell (1 layer, unidirectional), trained for the whole step budget.
 
     The meta keeps the training curves and the step at which the target was reached, so the page shows
     RNN vs LSTM vs GRU before any click.
     """
     paths = []
-    for task_name in LAB_TASKS:
+    for task_name in tasks or tuple(LAB_TASKS):
         for cell in CELLS:
             model, run = train_to_target(task_name, default_spec(task_name, cell), stop_at_target=False)
             meta = {
@@ -275,7 +293,7 @@ def display_examples(task_name: str, n: int = 8, task=None, words: tuple[str, ..
 
 def token_labels(task_name: str, seq: torch.Tensor) -> list[str]:
     """Axis labels for the steps of one input ``(T, d)``."""
-    if task_name == "recall":
+    if task_name.startswith("recall"):
         return [chr(ord("A") + int(i)) for i in seq.argmax(-1)]
     if task_name == "running_sum":
         return [f"{float(v):+.2f}" for v in seq[:, 0]]

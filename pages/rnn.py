@@ -42,11 +42,11 @@ PRESETS = {
     "'deep' => adj": {"rnn_task": "pos", "rnn_cell": "lstm", "rnn_hidden": 64, "rnn_word": "deep"},
     "Computing sum": {"rnn_task": "running_sum", "rnn_cell": "lstm", "rnn_hidden": 32, "rnn_length": 10},
     "Sum comparison": {"rnn_task": "sum_comparison", "rnn_cell": "lstm", "rnn_hidden": 32, "rnn_length": 10},
-    "Long range (gap 40)": {
-        "rnn_task": "recall",
+    "Long range: RNN vs GRU": {
+        "rnn_task": "recall_long",
         "rnn_cell": "rnn",
         "rnn_hidden": 32,
-        "rnn_gap": rnn_lab.LAB_TASKS["recall"].params["gap"],
+        "rnn_gap": rnn_lab.LAB_TASKS["recall_long"].params["gap"],
     },
 }
 PRESET_BASE = {"rnn_layers": 1, "rnn_bidir": False, "rnn_nonlin": "tanh"}
@@ -54,7 +54,10 @@ PRESET_BASE = {"rnn_layers": 1, "rnn_bidir": False, "rnn_nonlin": "tanh"}
 
 def use_task_defaults() -> None:
     """A newly chosen task starts at its pretrained size."""
-    st.session_state["rnn_hidden"] = rnn_lab.LAB_TASKS[st.session_state["rnn_task"]].hidden_size
+    chosen = rnn_lab.LAB_TASKS[st.session_state["rnn_task"]]
+    st.session_state["rnn_hidden"] = chosen.hidden_size
+    if "gap" in chosen.params:
+        st.session_state["rnn_gap"] = chosen.params["gap"]
 
 
 def apply_preset(name: str) -> None:
@@ -115,7 +118,7 @@ with _ui.secondary_controls("Task and training settings"):
         help="Unidirectional nets on equal-length tasks only.",
     )
 
-task_params = {"gap": gap} if task_name == "recall" else {"length": length} if task_name != "pos" else {}
+task_params = {knob: {"gap": gap, "length": length}[knob] for knob in rnn_lab.task_knobs(task_name)}
 spec = rnn_lab.ModelSpec(cell, hidden_size, num_layers, bidirectional, nonlinearity)
 signature = (task_name, tuple(sorted(task_params.items())), asdict(spec))
 lab_task = rnn_lab.LAB_TASKS[task_name]
@@ -331,7 +334,7 @@ with _ui.user_errors():
 
     with compare_tab:
         st.markdown("The same task, size, seed and optimizer for the three cells.")
-        curves, hidden_views = {}, {}
+        curves, hidden_views, outcomes = {}, {}, []
         if is_default:
             for name in CELLS:
                 try:
@@ -339,6 +342,16 @@ with _ui.user_errors():
                 except CheckpointError:
                     continue
                 curves[name] = {k: np.asarray(v) for k, v in meta["curves"].items()}
+                reached = meta.get("steps_to_target")
+                outcomes.append(
+                    f"{CELL_NAMES[name]}: "
+                    + (
+                        f"target reached at step {reached}"
+                        if reached
+                        else f"target not reached in {meta['steps']} steps"
+                    )
+                    + f", test accuracy {meta['test_metric']:.1%}"
+                )
                 hidden_views[name] = rnn_lab.layer_view(
                     rnn_lab.trace_examples(other, examples), index, 0, 0, lengths[index]
                 )["h"]
@@ -366,9 +379,10 @@ with _ui.user_errors():
             }
         elif curves:
             _ui.show_figure(
-                comparison_curves(curves, f"Pretrained to the target: {lab_task.title}", lab_task.target),
+                comparison_curves(curves, f"Pretrained runs (seed 0): {lab_task.title}", lab_task.target),
                 key="rnn_cmp_curves",
             )
+            st.markdown("Pretrained runs: " + "; ".join(outcomes) + ".")
         if hidden_views:
             columns = st.columns(len(hidden_views))
             for column, (name, h) in zip(columns, hidden_views.items(), strict=True):

@@ -38,7 +38,7 @@ def test_default_view_and_typed_words():
 
 def test_every_task_and_cell_shows_a_pretrained_model():
     at = open_page(PAGE)
-    for task in ("running_sum", "sum_comparison", "recall"):
+    for task in ("running_sum", "sum_comparison", "recall", "recall_long"):
         at.selectbox(key="rnn_task").set_value(task).run()
         assert_clean(at)
         assert "pretrained (" in at.info[0].value, (task, at.info[0].value)
@@ -61,6 +61,10 @@ def test_deep_bidirectional_net_without_checkpoint_shows_an_untrained_view():
 
 def test_lecture_presets_set_the_task():
     at = open_page(PAGE, rnn_task="recall")
+    at.button(key="rnn_p_Long range: RNN vs GRU").click().run()
+    assert_clean(at)
+    assert at.session_state["rnn_task"] == "recall_long" and at.session_state["rnn_gap"] == 120
+    assert "vanilla RNN" in at.info[0].value and "pretrained (" in at.info[0].value
     at.button(key="rnn_p_Computing sum").click().run()
     assert_clean(at)
     assert at.session_state["rnn_task"] == "running_sum"

@@ -112,11 +112,29 @@ def test_pretrained_checkpoints_load_and_match_their_recorded_metric(task_name):
     assert ASSETS.joinpath(f"rnn_{task_name}_lstm.pt").stat().st_size < 200_000
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Small RNNs train fastest on one thread; two oversubscribe a shared 2-core machine (bench/bench_rnn.py)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_vanilla_rnn_fails_the_long_gap_where_the_gru_succeeds():
+    """The lecture's point, on the committed checkpoints (gap 120, 1500 steps each, seed 0)."""
+    rnn, _ = rnn_lab.load_pretrained(ASSETS, "recall_long", "rnn")
+    gru, _ = rnn_lab.load_pretrained(ASSETS, "recall_long", "gru")
+    assert rnn_lab.evaluate(rnn, "recall_long") < 0.6
+    assert rnn_lab.evaluate(gru, "recall_long") >= 0.95
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("task_name", list(rnn_lab.LAB_TASKS))
-def test_default_model_reaches_the_target_within_the_budget(task_name):
+@pytest.mark.parametrize("task_name", ["pos", "running_sum", "sum_comparison", "recall"])
+def test_default_model_reaches_the_target_within_the_budget(task_name, one_torch_thread):
     """LSTM (GRU for recall); pos 75% of held-out words, running sum 90% of steps within 0.1 of the sum,
-    sum comparison 95%, first-symbol recall after a gap of 40 steps 95% (chance 25%)."""
+    sum comparison 95%, first-symbol recall after a gap of 40 steps 95% (chance 25%). recall_long (gap 120,
+    about a minute of training) is checked on its committed checkpoints instead."""
     task = rnn_lab.lab_task(task_name)
     _, run = rnn_lab.train_to_target(task_name)
     assert run.reached, run
