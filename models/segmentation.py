@@ -162,14 +162,18 @@ class MultiHeadCrossAttention(nn.Module):
         if s_channels % n_heads or s_channels % 4:
             raise ValueError(f"skip channels ({s_channels}) must divide by the heads ({n_heads}) and by 4")
         self.n_heads = n_heads
-        self.conv_y = nn.Sequential(nn.Conv2d(y_channels, s_channels, 1, bias=False), nn.BatchNorm2d(s_channels), nn.ReLU())
+        self.conv_y = nn.Sequential(
+            nn.Conv2d(y_channels, s_channels, 1, bias=False), nn.BatchNorm2d(s_channels), nn.ReLU()
+        )
         self.conv_s = nn.Sequential(
             nn.Conv2d(s_channels, s_channels, 2, stride=2, bias=False), nn.BatchNorm2d(s_channels), nn.ReLU()
         )
         self.W_q = nn.Linear(s_channels, s_channels)
         self.W_k = nn.Linear(s_channels, s_channels)
         self.W_v = nn.Linear(s_channels, s_channels)
-        self.gate = nn.Sequential(nn.Conv2d(s_channels, s_channels, 1, bias=False), nn.BatchNorm2d(s_channels), nn.Sigmoid())
+        self.gate = nn.Sequential(
+            nn.Conv2d(s_channels, s_channels, 1, bias=False), nn.BatchNorm2d(s_channels), nn.Sigmoid()
+        )
 
     def forward(self, y: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b, c, h, w = s.shape[0], s.shape[1], y.shape[2], y.shape[3]
@@ -212,12 +216,19 @@ class UNet(nn.Module):
             raise ValueError(f"num_classes must be between 2 and 16, got {num_classes}")
         if base_channels not in (4, 8, 16, 32):
             raise ValueError(f"base_channels must be 4, 8, 16 or 32, got {base_channels}")
-        self.config = {"in_channels": in_channels, "num_classes": num_classes, "depth": depth, "base_channels": base_channels}
+        self.config = {
+            "in_channels": in_channels,
+            "num_classes": num_classes,
+            "depth": depth,
+            "base_channels": base_channels,
+        }
         self.depth = depth
         self.widths = [base_channels * 2**level for level in range(depth + 1)]
         ins = [in_channels, *self.widths[:-1]]
         self.encoder = nn.ModuleList(DoubleConv(i, o) for i, o in zip(ins, self.widths, strict=True))
-        self.decoder = nn.ModuleList(DoubleConv(self.widths[k + 1] + self.widths[k], self.widths[k]) for k in range(depth))
+        self.decoder = nn.ModuleList(
+            DoubleConv(self.widths[k + 1] + self.widths[k], self.widths[k]) for k in range(depth)
+        )
         self.head = nn.Conv2d(self.widths[0], num_classes, 1)
 
     @property
@@ -289,7 +300,10 @@ class UTransformer(UNet):
         self.config.update(n_heads=n_heads, pe_scale=pe_scale)
         self.mhsa = MultiHeadSelfAttention(self.widths[-1], n_heads, pe_scale)
         self.mhca = nn.ModuleDict(
-            {str(k): MultiHeadCrossAttention(self.widths[k + 1], self.widths[k], min(n_heads, 2)) for k in range(1, depth)}
+            {
+                str(k): MultiHeadCrossAttention(self.widths[k + 1], self.widths[k], min(n_heads, 2))
+                for k in range(1, depth)
+            }
         )
 
     def check_input(self, x: torch.Tensor) -> None:

@@ -149,10 +149,7 @@ def _place_blobs(rng, task, rows, cols, center, body_radii, key_rows, key_cols, 
         i = len(objects)
         is_h = bool(horizontal[i])
         is_target = is_h if (task.kind == "local" or key_bright) else not is_h
-        if task.kind == "key":
-            distance = float(np.min(np.hypot(key_rows - c[0], key_cols - c[1])))
-        else:
-            distance = 0.0
+        distance = float(np.min(np.hypot(key_rows - c[0], key_cols - c[1]))) if task.kind == "key" else 0.0
         centers.append(c)
         objects.append(SegmentationObject((float(c[0]), float(c[1])), radii, is_h, is_target, distance))
         masks.append(_ellipse(rows, cols, c, radii))

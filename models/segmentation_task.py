@@ -58,7 +58,9 @@ class Recipe:
 
 
 def make_trainer(model: UNet, task: SegmentationTask, steps: int, lr: float, batch_size: int, seed: int, device=None):
-    config = TrainConfig(steps=steps, lr=lr, optimizer="adamw", weight_decay=1e-4, clip_norm=1.0, chunk_size=10, seed=seed)
+    config = TrainConfig(
+        steps=steps, lr=lr, optimizer="adamw", weight_decay=1e-4, clip_norm=1.0, chunk_size=10, seed=seed
+    )
     return Trainer(model, segmentation_step, SegmentationBatches(task, batch_size), config, device)
 
 
@@ -116,7 +118,9 @@ def checkpoint_path(assets: Path, name: str) -> Path:
 def train_recipe(recipe: Recipe, log=None) -> tuple[UNet, Trainer]:
     torch.manual_seed(recipe.seed)
     model = build_model(recipe.architecture, depth=recipe.depth)
-    trainer = make_trainer(model, SegmentationTask(recipe.task), recipe.steps, recipe.lr, recipe.batch_size, recipe.seed)
+    trainer = make_trainer(
+        model, SegmentationTask(recipe.task), recipe.steps, recipe.lr, recipe.batch_size, recipe.seed
+    )
     for chunk in trainer.chunks():
         if log is not None and chunk and chunk[-1].step % 50 == 0:
             log(f"step {chunk[-1].step} loss {chunk[-1].loss:.3f} dice {chunk[-1].metrics['dice']:.3f}")
@@ -143,6 +147,11 @@ def pretrain(assets: Path, names: list[str] | None = None) -> list[Path]:
         score = evaluate(model, SegmentationTask(recipe.task), n_images=200)
         print(f"{name}: validation Dice {score.dice:.3f}", flush=True)
         config = {"architecture": recipe.architecture, **model.config}
-        meta = {"recipe": asdict(recipe), "steps": trainer.step, "validation_dice": score.dice, "status": trainer.status}
+        meta = {
+            "recipe": asdict(recipe),
+            "steps": trainer.step,
+            "validation_dice": score.dice,
+            "status": trainer.status,
+        }
         paths.append(save_checkpoint(checkpoint_path(assets, name), model, config, meta))
     return paths

@@ -137,7 +137,12 @@ def test_receptive_field_grows_with_depth_and_is_exposed():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"depth": 5}, "depth"), ({"depth": 0}, "depth"), ({"base_channels": 7}, "base_channels"), ({"num_classes": 1}, "num_classes")],
+    [
+        ({"depth": 5}, "depth"),
+        ({"depth": 0}, "depth"),
+        ({"base_channels": 7}, "base_channels"),
+        ({"num_classes": 1}, "num_classes"),
+    ],
 )
 def test_bad_configurations_raise_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
