@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import math
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -187,6 +188,8 @@ class Trainer:
     def request_stop(self) -> None:
         """Ask the trainer to stop before its next step (safe to call from another thread)."""
         self._stop_requested.set()
+        if self.status == "ready":
+            self._finish("stopped", "stopped by the user before the first step")
 
     def run_chunk(self, n_steps: int | None = None) -> list[StepMetrics]:
         """Run up to ``n_steps`` (default ``config.chunk_size``) steps; returns their metrics."""
@@ -212,6 +215,14 @@ class Trainer:
             if self.step >= self.config.steps:
                 self._finish("finished", f"finished {self.step} steps")
         return chunk
+
+    def run_for(self, seconds: float) -> list[StepMetrics]:
+        """Run whole chunks until ``seconds`` have passed or the run ends (a UI tick)."""
+        started = time.perf_counter()
+        steps: list[StepMetrics] = []
+        while not self.done and time.perf_counter() - started < seconds:
+            steps.extend(self.run_chunk())
+        return steps
 
     def chunks(self) -> Iterator[list[StepMetrics]]:
         """Yield each chunk's metrics until the run finishes, is stopped, or diverges."""

@@ -70,6 +70,15 @@ def offset_profile(similarity: torch.Tensor, start: int, max_offset: int) -> tor
     return similarity[start, start + offsets]
 
 
+def offset_similarity(offsets: torch.Tensor, d_model: int, base: float = 10000.0) -> torch.Tensor:
+    """Closed form of the lecture's K for two positions ``offsets`` apart: p_i . p_(i+k) = sum_k cos(w_k k).
+
+    From sin(a) sin(b) + cos(a) cos(b) = cos(a - b): the similarity depends on the offset only.
+    """
+    w = frequencies(d_model, base)
+    return torch.cos(offsets.to(torch.float64)[:, None] * w[None, :]).sum(dim=1)
+
+
 def sinusoidal_encoding_2d(height: int, width: int, d_model: int, base: float = 10000.0) -> torch.Tensor:
     """2D sinusoidal PE for a feature map, shape ``(d_model, height, width)``.
 

@@ -1,0 +1,63 @@
+"""The registry of labs: the navigation, the home page's lecture map and the browser tests read it.
+
+Only labs that work are registered: a placeholder is not a page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Lab:
+    key: str  # URL path and screenshot name
+    path: str  # page file, relative to the app's root
+    title: str
+    icon: str
+    lecture: tuple[str, ...]  # slide titles from LECTURE_OUTLINE that this lab turns into experiments
+    summary: str
+
+
+LABS: list[Lab] = [
+    Lab(
+        key="positional",
+        path="pages/positional.py",
+        title="Positional encoding",
+        icon=":material/waves:",
+        lecture=("Positional encoding", "Sinusoidal positional encoding", "Input embedding"),
+        summary="The sinusoidal P, its similarity K = P P^T, learned vs sinusoidal embeddings trained live, 2D PE.",
+    ),
+]
+
+LECTURE_OUTLINE: list[tuple[str, tuple[str, ...]]] = [
+    (
+        "I. a) Vanilla RNNs",
+        ("Recurrent Neural Networks (RNNs)", "RNNs expressiveness: examples", "Toy ex: grammatical analysis"),
+    ),
+    (
+        "I. b) RNN training",
+        ("Back-Propagation Through Time (BPTT)", "Truncated BPTT", "BPTT: Exploding and Vanishing Gradients"),
+    ),
+    (
+        "I. c) Specific RNN architectures",
+        ("Long Short-Term Memory (LSTM)", "Gated Recurrent Unit", "Deep RNNs", "Bi-directional RNNs"),
+    ),
+    ("I. d) RNN applications", ("RNN applications",)),
+    (
+        "II. b) Transformer block",
+        ("From sequence to set", "Input embedding", "Positional encoding", "Sinusoidal positional encoding"),
+    ),
+    (
+        "II. b) Transformer block",
+        ("Self-attention", "Multi-headed attention", "Layer normalization", "Feed-Forward Network (FFN)"),
+    ),
+    (
+        "II. c) Vision and medical images",
+        ("Vision Image Transformer (ViT)", "Transformer in medical image segmentation", "U-Transformer"),
+    ),
+]
+
+
+def labs_for(slides: tuple[str, ...]) -> list[Lab]:
+    """The registered labs that cover any of ``slides``."""
+    return [lab for lab in LABS if set(lab.lecture) & set(slides)]

@@ -1,0 +1,198 @@
+"""Page helpers shared by every lab: the sidebar, figures, errors, exports, live training.
+
+Pages stay thin: widgets -> ``models`` + ``viz`` -> these helpers.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from models.checkpoint import Checkpoint, load_checkpoint
+from models.device import default_device, device_label
+from models.engine import Trainer
+from viz.style import presenter
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+TICK_SECONDS = 0.6
+TRAIN_SECONDS_PER_TICK = 0.4
+
+PRESENTER_CSS = """
+<style>
+html { font-size: 22px; }
+[data-testid="stSidebar"] { min-width: 22rem; }
+[data-testid="stCaptionContainer"] { display: none; }
+</style>
+"""
+
+
+def sidebar() -> None:
+    """The shared sidebar: device in use, global seed, presenter mode."""
+    with st.sidebar:
+        st.markdown("### Settings")
+        try:
+            st.caption(f"Device: **{device_label(device())}**")
+        except ValueError as error:
+            st.error(str(error))
+        st.number_input(
+            "Seed",
+            min_value=0,
+            max_value=2**31 - 1,
+            value=0,
+            step=1,
+            key="seed",
+            bind="query-params",
+            help="Every training run and generated batch starts from this seed.",
+        )
+        st.toggle(
+            "Presenter mode",
+            key="presenter",
+            bind="query-params",
+            help="Large fonts for a projector; secondary controls move to the sidebar.",
+        )
+    if presenter_mode():
+        st.markdown(PRESENTER_CSS, unsafe_allow_html=True)
+
+
+def device() -> torch.device:
+    return default_device()
+
+
+def global_seed() -> int:
+    return int(st.session_state.get("seed", 0))
+
+
+def presenter_mode() -> bool:
+    return bool(st.session_state.get("presenter", False))
+
+
+def lab_header(title: str, lecture: str, summary: str) -> None:
+    st.title(title)
+    st.caption(f"Lecture: {lecture}")
+    st.markdown(summary)
+
+
+def show_figure(fig: go.Figure, key: str, **kwargs) -> object:
+    """Draw ``fig`` full width, with a PNG export in its toolbar and larger fonts in presenter mode."""
+    shown = presenter(fig) if presenter_mode() else fig
+    config = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": f"seqlab_{key}", "scale": 2}}
+    return st.plotly_chart(shown, width="stretch", key=key, config=config, **kwargs)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Show a ``ValueError`` from ``models`` as a message instead of a traceback; the page goes on."""
+    try:
+        yield
+    except ValueError as error:
+        st.error(f"{error}", icon=":material/error:")
+
+
+def secondary_controls(label: str = "More settings"):
+    """A container for controls a projector audience does not need: in the sidebar in presenter mode."""
+    if presenter_mode():
+        return st.sidebar.expander(f"{label} (presenter mode)")
+    return st.expander(label)
+
+
+@st.cache_resource(show_spinner=False)
+def cached_checkpoint(name: str) -> Checkpoint:
+    """A read-only checkpoint from ``assets/`` shared by every session: copy it into a fresh model."""
+    return load_checkpoint(ASSETS / name)
+
+
+def export_buttons(key: str, arrays: dict[str, np.ndarray], settings: dict, csv: tuple[str, np.ndarray] | None = None):
+    """Download buttons for the shown data (NPZ, optionally one matrix as CSV) and its settings (JSON)."""
+    settings_json = json.dumps(settings, indent=2, default=str)
+
+    def npz_bytes() -> bytes:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, settings_json=np.array(settings_json), **arrays)
+        return buffer.getvalue()
+
+    columns = st.columns(3 if csv else 2)
+    columns[0].download_button(
+        "Data (NPZ)",
+        npz_bytes,
+        file_name=f"seqlab_{key}.npz",
+        key=f"{key}_npz",
+        mime="application/octet-stream",
+        icon=":material/download:",
+    )
+    columns[1].download_button(
+        "Settings (JSON)",
+        settings_json,
+        file_name=f"seqlab_{key}.json",
+        key=f"{key}_json",
+        mime="application/json",
+        icon=":material/download:",
+    )
+    if csv:
+        name, matrix = csv
+
+        def csv_text() -> str:
+            buffer = io.StringIO()
+            np.savetxt(buffer, matrix, delimiter=",", fmt="%.6g")
+            return buffer.getvalue()
+
+        columns[2].download_button(
+            f"{name} (CSV)",
+            csv_text,
+            file_name=f"seqlab_{key}_{name}.csv",
+            key=f"{key}_csv",
+            mime="text/csv",
+            icon=":material/download:",
+        )
+
+
+def live_training(
+    key: str, make_trainer: Callable[[], Trainer], render: Callable[[Trainer], None], start_label: str = "Train live"
+) -> Trainer | None:
+    """Start/stop buttons and a panel that trains in short ticks and redraws with ``render(trainer)``.
+
+    The user's trainer lives in ``st.session_state[f"{key}_trainer"]``. While it runs, a fragment reruns
+    every ``TICK_SECONDS`` and advances it for about ``TRAIN_SECONDS_PER_TICK``, so the page stays
+    responsive and the Stop button acts between ticks. ``make_trainer`` may raise ``ValueError`` (bad
+    settings): the message is shown and nothing else changes.
+    """
+    state_key = f"{key}_trainer"
+    if st.button(start_label, key=f"{key}_start", type="primary", icon=":material/play_arrow:"):
+        with user_errors():
+            st.session_state[state_key] = make_trainer()
+    trainer: Trainer | None = st.session_state.get(state_key)
+    running = trainer is not None and not trainer.done
+
+    @st.fragment(run_every=TICK_SECONDS if running else None)
+    def panel() -> None:
+        current: Trainer | None = st.session_state.get(state_key)
+        if current is None:
+            return
+        was_running = not current.done
+        if was_running and st.button("Stop", key=f"{key}_stop", icon=":material/stop:"):
+            current.request_stop()
+        current.run_for(TRAIN_SECONDS_PER_TICK)
+        st.progress(min(current.step / current.config.steps, 1.0), text=f"step {current.step} / {current.config.steps}")
+        render(current)
+        _status_message(current)
+        if was_running and current.done:
+            st.rerun()
+
+    panel()
+    return st.session_state.get(state_key)
+
+
+def _status_message(trainer: Trainer) -> None:
+    if trainer.status == "diverged":
+        st.error(f"Training stopped: {trainer.stop_reason}.", icon=":material/warning:")
+    elif trainer.status == "stopped":
+        st.warning(f"Training {trainer.stop_reason}.", icon=":material/pause:")
+    elif trainer.status == "finished":
+        st.success(f"Training {trainer.stop_reason}.", icon=":material/check:")

@@ -1,0 +1,1 @@
+"""Pure figure builders: arrays (or the trace dataclasses of ``models``) in, plotly Figures out."""

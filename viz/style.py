@@ -1,0 +1,52 @@
+"""Shared figure conventions: titles, axis titles, colour scales, display decimation, presenter fonts."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+DIVERGING = "RdBu_r"
+SEQUENTIAL = "Viridis"
+BASE_FONT = 13
+PRESENTER_SCALE = 1.6
+MAX_DISPLAY_CELLS = 512
+
+
+def finish(fig: go.Figure, title: str, x_title: str | None = None, y_title: str | None = None, height: int = 420):
+    """Give ``fig`` its title, axis titles and the house layout; returns it."""
+    fig.update_layout(
+        title={"text": title, "x": 0.0, "xanchor": "left"},
+        height=height,
+        margin={"l": 60, "r": 20, "t": 60, "b": 55},
+        font={"size": BASE_FONT},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
+    )
+    if x_title is not None:
+        fig.update_xaxes(title_text=x_title)
+    if y_title is not None:
+        fig.update_yaxes(title_text=y_title)
+    return fig
+
+
+def presenter(fig: go.Figure, scale: float = PRESENTER_SCALE) -> go.Figure:
+    """A copy of ``fig`` with every font enlarged for a projector."""
+    big = go.Figure(fig)
+    big.update_layout(font={"size": round(BASE_FONT * scale)}, height=int((fig.layout.height or 420) * 1.15))
+    big.update_annotations(font_size=round(BASE_FONT * scale))
+    return big
+
+
+def decimate(matrix: np.ndarray, max_cells: int = MAX_DISPLAY_CELLS) -> tuple[np.ndarray, int, int]:
+    """Every k-th row and column so that neither axis exceeds ``max_cells``; returns (view, row_step, col_step).
+
+    Browsers choke on multi-million-cell heatmaps; the figure says which stride it shows.
+    """
+    row_step = -(-matrix.shape[0] // max_cells)
+    col_step = -(-matrix.shape[1] // max_cells)
+    return matrix[::row_step, ::col_step], row_step, col_step
+
+
+def stride_note(row_step: int, col_step: int) -> str:
+    if row_step == col_step == 1:
+        return ""
+    return f" (every {row_step}th row, {col_step}th column shown)"
