@@ -15,6 +15,7 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 RECIPES: dict[str, str] = {
     "positional": "models.order_task:pretrain",
+    "segmentation": "models.segmentation_task:pretrain",
 }
 
 

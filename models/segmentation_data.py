@@ -44,8 +44,8 @@ class SegmentationTask:
             raise ValueError(f"task must be one of {TASKS}, got {self.kind!r}")
         if self.size not in IMAGE_SIZES:
             raise ValueError(f"image size must be one of {IMAGE_SIZES}, got {self.size}")
-        if not 2 <= self.key_size <= self.size // 6:
-            raise ValueError(f"key size must be between 2 and {self.size // 6} px, got {self.key_size}")
+        if not 2 <= self.key_size <= self.size // 4:
+            raise ValueError(f"key size must be between 2 and {self.size // 4} px, got {self.key_size}")
         if not 0 <= self.noise <= 0.5:
             raise ValueError(f"noise must be between 0 and 0.5, got {self.noise}")
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from models.checkpoint import Checkpoint, load_checkpoint, load_weights, save_checkpoint
 from models.engine import StepContext, StepOutput, TrainConfig, Trainer
 from models.segmentation import UNet, build_model
 from models.segmentation_data import SegmentationBatches, SegmentationTask, generate_batch, generate_sample
@@ -57,9 +57,12 @@ class Recipe:
     seed: int = 0
 
 
-def make_trainer(model: UNet, task: SegmentationTask, steps: int, lr: float, batch_size: int, seed: int, device=None):
+def make_trainer(
+    model: UNet, task: SegmentationTask, steps: int, lr: float, batch_size: int, seed: int, device=None, chunk_size=10
+):
+    """The engine set up for segmentation: AdamW, gradient clipping at 1, fresh slices every step."""
     config = TrainConfig(
-        steps=steps, lr=lr, optimizer="adamw", weight_decay=1e-4, clip_norm=1.0, chunk_size=10, seed=seed
+        steps=steps, lr=lr, optimizer="adamw", weight_decay=1e-4, clip_norm=1.0, chunk_size=chunk_size, seed=seed
     )
     return Trainer(model, segmentation_step, SegmentationBatches(task, batch_size), config, device)
 
@@ -103,11 +106,11 @@ def evaluate(model: UNet, task: SegmentationTask, n_images: int = 64, seed: int 
 
 
 RECIPES = {
-    "key_unet": Recipe("key", "unet", 600),
-    "key_attention_unet": Recipe("key", "attention_unet", 600),
-    "key_utransformer": Recipe("key", "utransformer", 1200),
-    "local_unet": Recipe("local", "unet", 300),
-    "local_utransformer": Recipe("local", "utransformer", 300),
+    "key_unet": Recipe("key", "unet", 400),
+    "key_attention_unet": Recipe("key", "attention_unet", 400),
+    "key_utransformer": Recipe("key", "utransformer", 400),
+    "local_unet": Recipe("local", "unet", 200),
+    "local_utransformer": Recipe("local", "utransformer", 200),
 }
 
 
@@ -130,10 +133,7 @@ def train_recipe(recipe: Recipe, log=None) -> tuple[UNet, Trainer]:
 def load_pretrained(assets: Path, name: str) -> UNet:
     """Rebuild and load a pretrained model (weights_only=True through :func:`load_checkpoint`)."""
     path = checkpoint_path(assets, name)
-    ckpt = load_checkpoint(path)
-    config = dict(ckpt.config)
-    model = build_model(config.pop("architecture"), **config)
-    return load_weights(model, ckpt, path).eval()
+    return model_from_checkpoint(load_checkpoint(path), str(path))
 
 
 def pretrain(assets: Path, names: list[str] | None = None) -> list[Path]:
@@ -155,3 +155,16 @@ def pretrain(assets: Path, names: list[str] | None = None) -> list[Path]:
         }
         paths.append(save_checkpoint(checkpoint_path(assets, name), model, config, meta))
     return paths
+
+
+PRETRAINED: dict[str, dict[str, str]] = {
+    "key": {"U-Net": "key_unet", "Attention U-Net": "key_attention_unet", "U-Transformer": "key_utransformer"},
+    "local": {"U-Net": "local_unet", "U-Transformer": "local_utransformer"},
+}
+
+
+def model_from_checkpoint(ckpt: Checkpoint, source: str) -> UNet:
+    """A fresh model (eval mode) built from a checkpoint's config, with its weights copied in."""
+    config = dict(ckpt.config)
+    model = build_model(config.pop("architecture"), **config)
+    return load_weights(model, ckpt, source).eval()

@@ -27,6 +27,14 @@ LABS: list[Lab] = [
         lecture=("Positional encoding", "Sinusoidal positional encoding", "Input embedding"),
         summary="The sinusoidal P, its similarity K = P P^T, learned vs sinusoidal embeddings trained live, 2D PE.",
     ),
+    Lab(
+        key="segmentation",
+        path="pages/segmentation.py",
+        title="Segmentation: U-Net vs U-Transformer",
+        icon=":material/biotech:",
+        lecture=("Transformer in medical image segmentation", "U-Transformer"),
+        summary="The slide's four panels, bottleneck attention per pixel, receptive fields, accuracy vs distance.",
+    ),
 ]
 
 LECTURE_OUTLINE: list[tuple[str, tuple[str, ...]]] = [
