@@ -26,7 +26,7 @@ from torch import nn
 from models.positional import sinusoidal_encoding_2d
 
 DEPTHS = (1, 2, 3, 4)
-MAX_ATTENTION_TOKENS = 1024
+MAX_ATTENTION_TOKENS = 256
 ARCHITECTURES = ("unet", "attention_unet", "utransformer")
 
 
