@@ -107,9 +107,9 @@ def evaluate(model: UNet, task: SegmentationTask, n_images: int = 64, seed: int 
 
 RECIPES = {
     "key_unet": Recipe("key", "unet", 400),
-    "key_attention_unet": Recipe("key", "attention_unet", 400),
+    "key_attention_unet": Recipe("key", "attention_unet", 300),
     "key_utransformer": Recipe("key", "utransformer", 400),
-    "local_unet": Recipe("local", "unet", 200),
+    "local_unet": Recipe("local", "unet", 150),
     "local_utransformer": Recipe("local", "utransformer", 200),
 }
 

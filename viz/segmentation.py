@@ -71,7 +71,7 @@ def four_panels(
     """
     names = list(predictions)
     first = "Ground truth" if truth is not None else "Image (no ground truth)"
-    titles = [first, "Attention of the picked pixel (head mean)", *names]
+    titles = [first, "Attention (head mean)", *names]
     fig = make_subplots(rows=1, cols=2 + len(names), subplot_titles=titles, horizontal_spacing=0.02)
     fig.add_trace(_gray(image), row=1, col=1)
     if truth is not None:
@@ -109,7 +109,9 @@ def four_panels(
     if truth is not None:
         _legend(fig)
     _image_axes(fig, image.shape, 2 + len(names))
-    return finish(fig, title, height=380)
+    finish(fig, title, height=400)
+    fig.update_layout(legend={"y": -0.02, "yanchor": "top", "x": 0.5, "xanchor": "center"})
+    return fig
 
 
 def head_attention(maps: np.ndarray, image: np.ndarray, pixel: tuple[int, int], opacity: float = 0.6) -> go.Figure:
@@ -173,7 +175,7 @@ def gate_figure(gates: dict[int, np.ndarray], title: str) -> go.Figure:
             col=i,
         )
         fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i if i > 1 else ''}", row=1, col=i)
-    return finish(fig, title, height=300)
+    return finish(fig, title, "column", "row", height=320)
 
 
 def receptive_field_figure(
