@@ -28,6 +28,7 @@ IMAGE_SIZES = (32, 64, 96, 128)
 N_BLOBS = 4
 KEY_BRIGHT = 1.0
 KEY_DIM = 0.5
+MAX_PLACEMENT_ATTEMPTS = 50
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,11 @@ def _place_blobs(rng, task, rows, cols, center, body_radii, key_rows, key_cols, 
     s = task.size / 64.0
     horizontal = rng.permutation([True, True, False, False])
     objects, masks, centers = [], [], []
+    attempts = 0
     while len(objects) < N_BLOBS:
+        attempts += 1
+        if attempts % MAX_PLACEMENT_ATTEMPTS == 0:  # the first blobs left no room: place all again
+            objects, masks, centers = [], [], []
         radii = (rng.uniform(4.5, 6.0) * s, rng.uniform(4.5, 6.0) * s)
         angle = rng.uniform(0, 2 * np.pi)
         reach = rng.uniform(0, 0.62)

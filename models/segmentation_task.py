@@ -106,11 +106,11 @@ def evaluate(model: UNet, task: SegmentationTask, n_images: int = 64, seed: int 
 
 
 RECIPES = {
-    "key_unet": Recipe("key", "unet", 400),
-    "key_attention_unet": Recipe("key", "attention_unet", 300),
-    "key_utransformer": Recipe("key", "utransformer", 400),
-    "local_unet": Recipe("local", "unet", 150),
-    "local_utransformer": Recipe("local", "utransformer", 200),
+    "key_unet": Recipe("key", "unet", 250),
+    "key_attention_unet": Recipe("key", "attention_unet", 250),
+    "key_utransformer": Recipe("key", "utransformer", 250),
+    "local_unet": Recipe("local", "unet", 150, batch_size=8),
+    "local_utransformer": Recipe("local", "utransformer", 150, batch_size=8),
 }
 
 
