@@ -73,6 +73,10 @@ def inference_ms() -> dict:
     }
 
 
+def _mean_or_none(values) -> float | None:
+    return round(float(values.mean()), 3) if len(values) else None
+
+
 def pretrained_dice(n_images: int = 200) -> dict:
     scores = {}
     for task, models in PRETRAINED.items():
@@ -84,10 +88,8 @@ def pretrained_dice(n_images: int = 200) -> dict:
             scores[name] = {
                 "dice": round(result.dice, 3),
                 "object_accuracy": round(float(result.correct.mean()), 3),
-                "object_accuracy_within_rf_radius": round(float(result.correct[near].mean()), 3)
-                if near.any()
-                else None,
-                "object_accuracy_beyond_rf_radius": round(float(result.correct[~near].mean()), 3),
+                "object_accuracy_within_rf_radius": _mean_or_none(result.correct[near]),
+                "object_accuracy_beyond_rf_radius": _mean_or_none(result.correct[~near]),
             }
     return scores
 
