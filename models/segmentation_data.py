@@ -27,18 +27,19 @@ TASKS = ("key", "local")
 IMAGE_SIZES = (32, 64, 96, 128)
 N_BLOBS = 4
 KEY_BRIGHT = 1.0
-KEY_DIM = 0.5
 MAX_PLACEMENT_ATTEMPTS = 50
 
 
 @dataclass(frozen=True)
 class SegmentationTask:
-    """The generator's settings; ``size`` is the image side in pixels."""
+    """The generator's settings: ``size`` is the image side in pixels; ``key_dim`` the dim key's intensity
+    (0 makes it invisible on the black air, so only the bright key's presence or absence signals)."""
 
     kind: str = "key"
     size: int = 64
     key_size: int = 8
     noise: float = 0.05
+    key_dim: float = 0.5
 
     def __post_init__(self):
         if self.kind not in TASKS:
@@ -49,6 +50,8 @@ class SegmentationTask:
             raise ValueError(f"key size must be between 2 and {self.size // 4} px, got {self.key_size}")
         if not 0 <= self.noise <= 0.5:
             raise ValueError(f"noise must be between 0 and 0.5, got {self.noise}")
+        if not 0 <= self.key_dim <= 0.8:
+            raise ValueError(f"dim key intensity must be between 0 (invisible on air) and 0.8, got {self.key_dim}")
 
 
 @dataclass
@@ -119,7 +122,7 @@ def generate_sample(task: SegmentationTask, seed: int, index: int) -> Segmentati
     k, margin = task.key_size, max(1, int(round(2 * s)))
     r0 = margin if corner < 2 else n - margin - k
     c0 = margin if corner % 2 == 0 else n - margin - k
-    image[r0 : r0 + k, c0 : c0 + k] = KEY_BRIGHT if key_bright else KEY_DIM
+    image[r0 : r0 + k, c0 : c0 + k] = KEY_BRIGHT if key_bright else task.key_dim
     key_rows, key_cols = np.mgrid[r0 : r0 + k, c0 : c0 + k]
 
     objects, object_masks = _place_blobs(rng, task, rows, cols, center, body_radii, key_rows, key_cols, key_bright)

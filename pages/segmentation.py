@@ -85,13 +85,16 @@ task = SegmentationTask(task_kind, SIZE)
 sample = generate_sample(task, VALIDATION_SEED, index)
 labels = list(PRETRAINED[task_kind])
 
+with _ui.secondary_controls("Models shown"):
+    shown = st.multiselect(
+        "Models in the panels", labels, default=["U-Net", "U-Transformer"], key=f"seg_shown_{task_kind}"
+    )
+
 panels_tab, field_tab, scores_tab, upload_tab, train_tab = st.tabs(
     ["Four panels and attention", "Receptive field", "Scores vs distance", "Your image", "Train live"]
 )
 
 with panels_tab, _ui.user_errors():
-    with _ui.secondary_controls("Models shown"):
-        shown = st.multiselect("Models in the panels", labels, default=["U-Net", "U-Transformer"], key="seg_shown")
     analyses = {label: analyse(pretrained(task_kind, label), sample.image) for label in labels}
     ut = analyses["U-Transformer"]
     maps = pixel_attention(ut.trace, row, col, (SIZE, SIZE))
@@ -112,6 +115,12 @@ with panels_tab, _ui.user_errors():
             on_click=lambda c=center: st.session_state.update(seg_row=c[0], seg_col=c[1]),
         )
     _ui.show_figure(head_attention(maps, sample.image, (row, col), opacity), "seg_heads")
+    n_tokens = ut.trace.bottleneck_shape[0] * ut.trace.bottleneck_shape[1]
+    st.caption(
+        f"Each map is row q of A for the bottleneck cell under the picked pixel, over the {n_tokens} cells "
+        f"(uniform: 1/{n_tokens} = {1 / n_tokens:.4f}). Brighter than uniform is where that head looks; a nearly "
+        "uniform row averages the whole image, which already carries the key's brightness. Heads need not agree."
+    )
     gate_left, gate_right = st.columns(2)
     with gate_left:
         _ui.show_figure(
