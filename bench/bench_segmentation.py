@@ -3,7 +3,9 @@
 Time to Dice 0.9 counts only optimizer steps (validation on 32 fixed slices every 10 steps is not
 counted), on one thread. Both wall-clock and process CPU seconds are recorded: on a machine shared
 with other jobs the wall clock mostly measures the others, while CPU seconds of a one-thread run
-estimate the wall time of an idle core. The U-Net gets the same number of steps, side by side.
+estimate the wall time of an idle core. The U-Net gets the same number of steps, side by side; the
+U-Transformer is also timed with a 4x4 key (a quarter of the evidence) and with an invisible dim key
+(only the bright key's presence signals, as in the first prototype) to show what the plateau depends on.
 """
 
 from __future__ import annotations
@@ -27,10 +29,15 @@ RF_RADIUS = theoretical_receptive_field(2) / 2
 
 
 def time_to_dice(
-    architecture: str, key_size: int = 8, lr: float = 2e-3, batch_size: int = 16, max_steps: int = MAX_STEPS
+    architecture: str,
+    key_size: int = 8,
+    key_dim: float = 0.5,
+    lr: float = 2e-3,
+    batch_size: int = 16,
+    max_steps: int = MAX_STEPS,
 ) -> dict:
     torch.manual_seed(0)
-    task = SegmentationTask("key", key_size=key_size)
+    task = SegmentationTask("key", key_size=key_size, key_dim=key_dim)
     model = build_model(architecture)
     trainer = make_trainer(model, task, max_steps, lr, batch_size, 0, "cpu", chunk_size=EVAL_EVERY)
     seconds, cpu_seconds, dice = 0.0, 0.0, 0.0
@@ -45,6 +52,7 @@ def time_to_dice(
     return {
         "architecture": architecture,
         "key_size": key_size,
+        "key_dim": key_dim,
         "lr": lr,
         "batch_size": batch_size,
         "reached": dice >= TARGET_DICE,
@@ -98,11 +106,15 @@ def run() -> dict:
     torch.set_num_threads(1)
     ut_default = time_to_dice("utransformer")
     unet_default = time_to_dice("unet", max_steps=ut_default["steps"])
+    ut_small_key = time_to_dice("utransformer", key_size=4)
+    ut_absent_key = time_to_dice("utransformer", key_dim=0.0)
     inference = inference_ms()
     return {
         "threads": torch.get_num_threads(),
         "utransformer_time_to_dice_0_9": ut_default,
         "unet_same_budget": unet_default,
+        "utransformer_small_key_4px": ut_small_key,
+        "utransformer_dim_key_invisible": ut_absent_key,
         "utransformer_vs_unet_cpu_seconds_per_step": round(
             ut_default["cpu_seconds_per_step"] / unet_default["cpu_seconds_per_step"], 2
         ),
