@@ -143,17 +143,18 @@ def _place_blobs(rng, task, rows, cols, center, body_radii, key_rows, key_cols, 
     s = task.size / 64.0
     horizontal = rng.permutation([True, True, False, False])
     objects, masks, centers = [], [], []
-    attempts = 0
+    failures = 0
     while len(objects) < N_BLOBS:
-        attempts += 1
-        if attempts % MAX_PLACEMENT_ATTEMPTS == 0:  # the first blobs left no room: place all again
-            objects, masks, centers = [], [], []
+        if failures == MAX_PLACEMENT_ATTEMPTS:  # the first blobs left no room: place all again
+            objects, masks, centers, failures = [], [], [], 0
         radii = (rng.uniform(4.5, 6.0) * s, rng.uniform(4.5, 6.0) * s)
         angle = rng.uniform(0, 2 * np.pi)
         reach = rng.uniform(0, 0.62)
         c = (center[0] + reach * body_radii[0] * np.sin(angle), center[1] + reach * body_radii[1] * np.cos(angle))
         if any(np.hypot(c[0] - o[0], c[1] - o[1]) < (13 * s) for o in centers):
+            failures += 1
             continue
+        failures = 0
         i = len(objects)
         is_h = bool(horizontal[i])
         is_target = is_h if (task.kind == "local" or key_bright) else not is_h

@@ -116,3 +116,14 @@ def test_batches_feed_the_engine():
     assert isinstance(trainer, Trainer)
     trainer.run()
     assert trainer.status == "finished" and np.isfinite(trainer.history.column("dice")).all()
+
+
+def test_blob_placement_restarts_instead_of_hanging(monkeypatch):
+    """Sequential placement can leave no room for the last blob; it then places all four again."""
+    import models.segmentation_data as data
+
+    monkeypatch.setattr(data, "MAX_PLACEMENT_ATTEMPTS", 2)  # restart after two failures in a row
+    for index in range(20):
+        sample = data.generate_sample(SegmentationTask(), 4, index)
+        assert len(sample.objects) == N_BLOBS and sample.mask.sum() > 0
+        assert not (sample.object_masks.sum(0) > 1).any()
