@@ -19,7 +19,6 @@ Usage::
 
 from __future__ import annotations
 
-import copy
 import math
 import threading
 import time
@@ -180,6 +179,8 @@ class Trainer:
         self.stop_reason: str | None = None
         self._stop_requested = threading.Event()
         self._parameters = [p for p in self.model.parameters() if p.requires_grad]
+        self._last_good = [p.detach().clone() for p in self._parameters]
+        self._last_good_step = 0
 
     @property
     def done(self) -> bool:
@@ -197,7 +198,6 @@ class Trainer:
             return []
         self.status = "running"
         self.model.train()
-        snapshot = self._snapshot()
         chunk = []
         for _ in range(n_steps or self.config.chunk_size):
             if self._stop_requested.is_set():
@@ -208,7 +208,7 @@ class Trainer:
                 break
             metrics = self._train_step()
             if metrics is None:
-                self._recover(snapshot)
+                self._recover()
                 break
             chunk.append(metrics)
         else:
@@ -254,33 +254,35 @@ class Trainer:
         if not math.isfinite(grad_norm):
             self.stop_reason = f"gradient norm became {grad_norm} at step {self.step + 1}"
             return None
+        self._remember_good_weights()
+        self._last_good_step = self.step
         self.optimizer.step()
         self.step += 1
         metrics = StepMetrics(
             step=self.step,
             loss=loss_value,
             grad_norm=grad_norm,
-            metrics={name: float(value) for name, value in output.metrics.items()},
+            metrics={
+                name: float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
+                for name, value in output.metrics.items()
+            },
             probe_grad_norms={name: _per_step_grad_norm(p) for name, p in output.probes.items()},
         )
         self.history.append(metrics)
         return metrics
 
-    def _snapshot(self) -> dict[str, Any]:
-        return {
-            "model": copy.deepcopy(self.model.state_dict()),
-            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
-            "step": self.step,
-        }
+    def _remember_good_weights(self) -> None:
+        """Copy the weights that just produced a finite loss and gradient (preallocated, no graph)."""
+        with torch.no_grad():
+            for saved, parameter in zip(self._last_good, self._parameters, strict=True):
+                saved.copy_(parameter)
 
-    def _recover(self, snapshot: dict[str, Any]) -> None:
-        """After divergence keep the current weights if finite, else the chunk's starting ones."""
-        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
-            self.model.load_state_dict(snapshot["model"])
-            self.optimizer.load_state_dict(snapshot["optimizer"])
-            self.stop_reason += f"; restored the last finite weights (step {snapshot['step']})"
-        else:
-            self.stop_reason += f"; kept the last finite weights (step {self.step})"
+    def _recover(self) -> None:
+        """After a non-finite loss, go back to the last weights whose loss was finite."""
+        with torch.no_grad():
+            for saved, parameter in zip(self._last_good, self._parameters, strict=True):
+                parameter.copy_(saved)
+        self.stop_reason += f"; restored the weights of step {self._last_good_step}, the last with a finite loss"
         self.status = "diverged"
 
     def _finish(self, status: str, reason: str) -> None:

@@ -15,6 +15,9 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 RECIPES: dict[str, str] = {
     "positional": "models.order_task:pretrain",
+    "attention": "models.attention_pretrain:pretrain",
+    "gradients": "models.gradient_training:pretrain",
+    "rnn": "models.rnn_lab:pretrain",
     "segmentation": "models.segmentation_task:pretrain",
 }
 

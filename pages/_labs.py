@@ -20,12 +20,60 @@ class Lab:
 
 LABS: list[Lab] = [
     Lab(
+        key="rnn",
+        path="pages/rnn.py",
+        title="Recurrent networks",
+        icon=":material/cycle:",
+        lecture=(
+            "Recurrent Neural Networks (RNNs)",
+            "RNNs expressiveness: examples",
+            "Toy ex: grammatical analysis",
+            "Long Short-Term Memory (LSTM)",
+            "Gated Recurrent Unit",
+            "Deep RNNs",
+            "Bi-directional RNNs",
+        ),
+        summary="Hidden states, cell states and gates of RNN/LSTM/GRU trained live; 'deep' => adjective with "
+        "per-letter attributions; sums; long-range recall.",
+    ),
+    Lab(
         key="positional",
         path="pages/positional.py",
         title="Positional encoding",
         icon=":material/waves:",
         lecture=("Positional encoding", "Sinusoidal positional encoding", "Input embedding"),
         summary="The sinusoidal P, its similarity K = P P^T, learned vs sinusoidal embeddings trained live, 2D PE.",
+    ),
+    Lab(
+        key="attention",
+        path="pages/attention.py",
+        title="Attention and transformers",
+        icon=":material/hub:",
+        lecture=(
+            "From sequence to set",
+            "Self-attention",
+            "Multi-headed attention",
+            "Layer normalization",
+            "Feed-Forward Network (FFN)",
+        ),
+        summary="Q, K, V and A = softmax(QK^T/sqrt(d)) step by step, a tiny transformer trained live, PE on/off.",
+    ),
+    Lab(
+        key="vit",
+        path="pages/vit.py",
+        title="Vision Transformer (ViT)",
+        icon=":material/grid_view:",
+        lecture=("Vision Image Transformer (ViT)",),
+        summary="8x8 digits cut into patches, CLS attention per head and rollout, Captum attribution next to it.",
+    ),
+    Lab(
+        key="gradients",
+        path="pages/gradients.py",
+        title="Vanishing and exploding gradients",
+        icon=":material/trending_down:",
+        lecture=("Back-Propagation Through Time (BPTT)", "Truncated BPTT", "BPTT: Exploding and Vanishing Gradients"),
+        summary="||dh_t/dh_k|| against the bound (beta_w beta_h)^(t-k), W's spectrum, clipping, truncated BPTT, "
+        "RNN vs LSTM vs GRU.",
     ),
     Lab(
         key="segmentation",

@@ -15,6 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 import torch
+from streamlit.runtime.pages_manager import PagesManager
 
 from models.checkpoint import Checkpoint, load_checkpoint
 from models.device import default_device, device_label
@@ -74,7 +75,23 @@ def presenter_mode() -> bool:
     return bool(st.session_state.get("presenter", False))
 
 
+def ensure_app_shell() -> None:
+    """Make sure this page runs inside app.py's navigation, also on a fresh server's first request.
+
+    With a folder named pages/ beside app.py, Streamlit starts in its legacy multipage mode and runs
+    pages/<name>.py on its own (no shared sidebar, a second navigation) until some session calls
+    st.navigation. A page that finds itself in that mode switches it off and reruns, so app.py routes it.
+    Once per session: AppTest re-enters legacy mode on every run, and a rerun there would drop the click
+    that started it.
+    """
+    if PagesManager.uses_pages_directory and not st.session_state.get("_app_shell_checked"):
+        st.session_state["_app_shell_checked"] = True
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def lab_header(title: str, lecture: str, summary: str) -> None:
+    ensure_app_shell()
     st.title(title)
     st.caption(f"Lecture: {lecture}")
     st.markdown(summary)

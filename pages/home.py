@@ -2,8 +2,10 @@
 
 import streamlit as st
 
+from pages import _ui
 from pages._labs import LABS, LECTURE_OUTLINE, labs_for
 
+_ui.ensure_app_shell()
 st.title("SeqLab: sequential models, live")
 st.markdown(
     "Live experiments for the lecture *Sequential models: RNNs, attention & transformers*. Each lab trains or "

@@ -98,12 +98,19 @@ with learned_tab, _ui.user_errors():
         f"know which token that is: without one it scores near chance ({1 / task.vocab_size:.0%} to about 25%)."
     )
     sinusoid_table = sinusoidal_encoding(task.length, 32).numpy()
-    learned = pretrained_model("learned")
+    learned_table = pretrained_model("learned").positional_table(task.length).cpu().numpy()
     _ui.show_figure(
-        learned_vs_sinusoidal(
-            learned.positional_table(task.length).cpu().numpy(), sinusoid_table, "learned (pretrained)"
-        ),
-        key="pe_learned_pretrained",
+        learned_vs_sinusoidal(learned_table, sinusoid_table, "learned (pretrained)"), key="pe_learned_pretrained"
+    )
+    st.caption(
+        "The learned embeddings solve the task while staying nearly orthogonal: the model only needs to tell "
+        "positions apart and read an offset through W_q and W_k. The sinusoidal encoding builds the notion of "
+        "distance in by construction (the band along the diagonal), and extends to lengths never trained on."
+    )
+    _ui.export_buttons(
+        "positional_learned_vs_sinusoidal",
+        {"learned_P": learned_table, "sinusoidal_P": sinusoid_table},
+        {"task": "offset copy", **vars(task), "d_model": 32, "learned": "pretrained checkpoint"},
     )
 
     st.subheader("Train it yourself")

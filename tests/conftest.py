@@ -1,4 +1,4 @@
-"""Shared fixtures: a seeded torch, and an AppTest opened on one page of the app."""
+"""Shared fixtures: a seeded single-threaded torch, and an AppTest opened on one page of the app."""
 
 from __future__ import annotations
 
@@ -13,8 +13,14 @@ APP_TIMEOUT = 120
 
 
 @pytest.fixture(autouse=True)
-def _seeded():
+def _seeded_single_thread():
+    """Seed torch, and use one intra-op thread: the suite's models are tiny, and on a 2-core machine a
+    second thread gains nothing and, when other processes are busy, costs several times the run time."""
+    threads = torch.get_num_threads()
     torch.manual_seed(0)
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def open_page(page: str | None = None, **session_state) -> AppTest:

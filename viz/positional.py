@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from viz.style import DIVERGING, decimate, finish, stride_note
+from viz.style import DIVERGING, SEQUENTIAL, decimate, finish, stride_note
 
 
 def _axis_values(length: int, step: int) -> np.ndarray:
@@ -35,10 +35,13 @@ def encoding_heatmap(encoding: np.ndarray, base: float) -> go.Figure:
 
 
 def similarity_heatmap(similarity: np.ndarray, title: str, normalised: bool) -> go.Figure:
-    """K = P P^T, or its cosine form K / (d/2) in [-1, 1], on a diverging scale centred at 0."""
+    """K = P P^T over its own range (sequential scale), or K / (d/2) in [-1, 1] (diverging, centred at 0)."""
     view, row_step, _ = decimate(similarity)
     length = similarity.shape[0]
-    bound = 1.0 if normalised else float(np.abs(similarity).max())
+    if normalised:
+        scale = {"colorscale": DIVERGING, "zmin": -1.0, "zmax": 1.0}
+    else:
+        scale = {"colorscale": SEQUENTIAL, "zmin": float(similarity.min()), "zmax": float(similarity.max())}
     label = "K / (d/2)" if normalised else "K[i, j] = p_i . p_j"
     axis = _axis_values(length, row_step)
     fig = go.Figure(
@@ -46,11 +49,9 @@ def similarity_heatmap(similarity: np.ndarray, title: str, normalised: bool) -> 
             z=view,
             x=axis,
             y=axis,
-            colorscale=DIVERGING,
-            zmin=-bound,
-            zmax=bound,
             colorbar={"title": {"text": label}},
             hovertemplate="i=%{y}, j=%{x}<br>K=%{z:.3f}<extra></extra>",
+            **scale,
         )
     )
     fig.update_yaxes(autorange="reversed", scaleanchor="x")

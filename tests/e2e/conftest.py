@@ -6,6 +6,7 @@ browser exists the tests skip locally, but fail in CI (CI=true): a browser test 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -73,11 +75,11 @@ def browser():
         launched.close()
 
 
-@pytest.fixture(scope="session")
-def app_url():
-    """Start the app on a free loopback port for the whole session; stop it afterwards."""
+@contextlib.contextmanager
+def serve_app() -> Iterator[str]:
+    """Start the app on a free loopback port; yields its URL and stops it afterwards."""
     port = _free_port()
-    log = (ROOT / "tests" / "e2e" / "streamlit.log").open("w")
+    log_path = ROOT / "tests" / "e2e" / f"streamlit-{port}.log"
     command = [
         sys.executable,
         "-m",
@@ -95,24 +97,34 @@ def app_url():
         "--browser.gatherUsageStats",
         "false",
     ]
-    server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"streamlit did not start; see {log.name}") from None
-                time.sleep(0.5)
+    with log_path.open("w") as log:
+        server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_healthy(url, server, log_path)
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+
+
+def _wait_until_healthy(url: str, server: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start; see {log_path}") from None
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    with serve_app() as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pages._labs import LABS
-from tests.e2e.conftest import screenshot, wait_for_app
+from tests.e2e.conftest import screenshot, serve_app, wait_for_app
 
 
 def test_home_has_one_navigation_and_links_every_lab(page, app_url):
@@ -28,3 +28,40 @@ def test_lab_page_renders(page, app_url, lab):
     assert page.get_by_test_id("stException").count() == 0, page.get_by_test_id("stException").first.inner_text()
     assert page.locator(".main-svg").count() > 0, "plotly drew no SVG"
     screenshot(page, lab.key)
+
+
+def test_positional_lab_tabs_and_presenter_mode(page, app_url):
+    page.goto(f"{app_url}/positional?presenter=true")
+    wait_for_app(page)
+    for tab_name, shot in (
+        ("Learned vs sinusoidal", "positional_learned"),
+        ("2D encoding for images", "positional_2d"),
+    ):
+        page.get_by_role("tab", name=tab_name).click()
+        panel = page.get_by_role("tabpanel", name=tab_name)
+        panel.get_by_test_id("stPlotlyChart").first.wait_for(state="visible", timeout=60_000)
+        page.wait_for_timeout(1000)
+        assert page.get_by_test_id("stException").count() == 0
+        screenshot(page, shot)
+
+
+def test_a_shared_url_reproduces_the_view(page, app_url):
+    page.goto(f"{app_url}/positional?pe_d=256&pe_len=300")
+    wait_for_app(page)
+    page.get_by_test_id("stPlotlyChart").first.wait_for(state="visible", timeout=60_000)
+    assert "d/2 = 128" in " ".join(page.get_by_test_id("stMarkdown").all_inner_texts())
+    assert page.locator("svg text", has_text="300 positions x d=256").count() == 1
+
+
+def test_a_direct_link_on_a_fresh_server_gets_the_app_shell(page):
+    """Streamlit's legacy pages/ mode must not serve a lab without app.py's sidebar and navigation."""
+    lab = LABS[0]
+    with serve_app() as fresh_url:
+        page.goto(f"{fresh_url}/{lab.key}")
+        wait_for_app(page)
+        page.get_by_test_id("stPlotlyChart").first.wait_for(state="visible", timeout=60_000)
+        assert page.get_by_test_id("stSidebarNav").count() == 1
+        nav_text = page.get_by_test_id("stSidebarNav").inner_text()
+        assert "Lecture map" in nav_text and "_ui" not in nav_text and "app" not in nav_text.lower().split()
+        assert page.get_by_role("heading", name=lab.title).count() >= 1
+        assert page.get_by_text("Presenter mode").count() == 1

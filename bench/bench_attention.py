@@ -1,0 +1,87 @@
+"""Attention lab: our MultiHeadSelfAttention (returning per-head weights) vs nn.MultiheadAttention, side by side.
+
+Also the time to reach the default toy task's target accuracy with the engine.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+from models import attention_tasks as tasks
+from models.attention import MultiHeadSelfAttention
+
+BATCH, LENGTH, D_MODEL, HEADS = 8, 128, 128, 8
+REPEATS, ROUNDS = 5, 60
+
+
+def _load_from_reference(ours: MultiHeadSelfAttention, reference: nn.MultiheadAttention) -> None:
+    w_q, w_k, w_v = reference.in_proj_weight.detach().chunk(3)
+    b_q, b_k, b_v = reference.in_proj_bias.detach().chunk(3)
+    with torch.no_grad():
+        for proj, w, b in ((ours.q_proj, w_q, b_q), (ours.k_proj, w_k, b_k), (ours.v_proj, w_v, b_v)):
+            proj.weight.copy_(w)
+            proj.bias.copy_(b)
+        ours.out_proj.weight.copy_(reference.out_proj.weight)
+        ours.out_proj.bias.copy_(reference.out_proj.bias)
+
+
+def _time(fn) -> float:
+    started = time.perf_counter()
+    for _ in range(REPEATS):
+        fn()
+    return (time.perf_counter() - started) / REPEATS
+
+
+def mha_ratio() -> dict:
+    torch.manual_seed(0)
+    reference = nn.MultiheadAttention(D_MODEL, HEADS, batch_first=True).eval()
+    ours = MultiHeadSelfAttention(D_MODEL, HEADS).eval()
+    _load_from_reference(ours, reference)
+    x = torch.randn(BATCH, LENGTH, D_MODEL)
+    run_ours = lambda: ours(x)  # noqa: E731
+    run_ref = lambda: reference(x, x, x, need_weights=True, average_attn_weights=False)  # noqa: E731
+    ours_s, ref_s = [], []
+    with torch.inference_mode():
+        run_ours(), run_ref()
+        for _ in range(ROUNDS):  # interleaved rounds, so load from other processes hits both alike
+            ours_s.append(_time(run_ours))
+            ref_s.append(_time(run_ref))
+    ratios = sorted(o / r for o, r in zip(ours_s, ref_s, strict=True))
+    return {
+        "shape": {"batch": BATCH, "tokens": LENGTH, "d_model": D_MODEL, "heads": HEADS},
+        "ours_ms_best": round(1e3 * min(ours_s), 3),
+        "torch_mha_need_weights_ms_best": round(1e3 * min(ref_s), 3),
+        "ratio_of_best": round(min(ours_s) / min(ref_s), 3),
+        "ratio_median_of_rounds": round(ratios[len(ratios) // 2], 3),
+        "target_ratio": 1.5,
+        "note": "eval + inference_mode for both; rounds interleaved; other processes share the CPU, see the median",
+    }
+
+
+def time_to_target(name: str = tasks.DEFAULT_TASK) -> dict:
+    """Training seconds (evaluation excluded) until held-out token accuracy reaches the task's target."""
+    recipe = tasks.DEFAULTS[name]
+    trainer = tasks.trainer_for(recipe, device="cpu")
+    trained_s, reached = 0.0, None
+    while not trainer.done:
+        started = time.perf_counter()
+        trainer.run_chunk()
+        trained_s += time.perf_counter() - started
+        if tasks.evaluate(trainer.model, recipe.task, n_batches=2) >= recipe.target_accuracy:
+            reached = trainer.step
+            break
+    return {
+        "task": name,
+        "target_accuracy": recipe.target_accuracy,
+        "steps_to_target": reached,
+        "seconds_to_target": round(trained_s, 2) if reached else None,
+        "goal_seconds": 20,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def run() -> dict:
+    return {"mha_forward_with_weights": mha_ratio(), "time_to_target": time_to_target()}

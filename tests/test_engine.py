@@ -1,0 +1,140 @@
+"""The training engine: convergence, stop, clipping, NaN handling, reproducibility, bounded history."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.engine import MetricHistory, StepMetrics, StepOutput, TrainConfig, Trainer
+
+TRUE_W = torch.tensor([[2.0, -1.0, 0.5]])
+
+
+def regression_batch(step, generator):
+    x = torch.randn(32, 3, generator=generator)
+    return x, x @ TRUE_W.T
+
+
+def regression_step(model, batch, context):
+    x, y = batch
+    prediction = model(x)
+    return StepOutput(loss=F.mse_loss(prediction, y), metrics={"error": (prediction - y).abs().mean()})
+
+
+def make_trainer(**config) -> Trainer:
+    torch.manual_seed(0)
+    return Trainer(nn.Linear(3, 1), regression_step, regression_batch, TrainConfig(**config), device="cpu")
+
+
+def test_it_converges_and_reports_every_step():
+    trainer = make_trainer(steps=300, lr=0.05)
+    history = trainer.run()
+    assert trainer.status == "finished" and trainer.step == 300
+    assert history.column("step").tolist() == list(range(1, 301))
+    assert history.column("loss")[-1] < 1e-4 < history.column("loss")[0]
+    torch.testing.assert_close(trainer.model.weight.data, TRUE_W, atol=1e-2, rtol=0)
+
+
+def test_chunks_and_callback():
+    trainer = make_trainer(steps=60, chunk_size=25)
+    sizes = []
+    trainer.run(callback=lambda chunk: sizes.append(len(chunk)))
+    assert sizes == [25, 25, 10]
+
+
+def test_stop_request_halts_between_steps():
+    trainer = make_trainer(steps=1000, chunk_size=10)
+    trainer.run_chunk()
+    trainer.request_stop()
+    assert trainer.run_chunk() == []
+    assert trainer.status == "stopped" and trainer.step == 10
+    assert "stopped by the user" in trainer.stop_reason
+
+
+def test_the_same_seed_reproduces_the_run():
+    runs = []
+    for _ in range(2):
+        trainer = make_trainer(steps=40, seed=7)
+        runs.append((trainer.run().column("loss"), trainer.model.weight.detach().clone()))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    torch.testing.assert_close(runs[0][1], runs[1][1], rtol=0, atol=0)
+    other = make_trainer(steps=40, seed=8).run().column("loss")
+    assert not np.array_equal(runs[0][0], other)
+
+
+def test_clipping_bounds_the_applied_update():
+    trainer = make_trainer(steps=1, lr=1.0, optimizer="sgd", clip_norm=0.1)
+    before = trainer.model.weight.detach().clone(), trainer.model.bias.detach().clone()
+    metrics = trainer.run_chunk()[0]
+    update = torch.cat([(trainer.model.weight - before[0]).flatten(), trainer.model.bias - before[1]])
+    assert metrics.grad_norm > 0.1  # the norm reported is the one before clipping
+    assert update.norm().item() == pytest.approx(0.1, rel=1e-4)  # sgd with lr 1 moves by the clipped gradient
+
+
+def test_a_non_finite_loss_stops_with_a_reason_and_keeps_finite_weights():
+    def poisoned(model, batch, context):
+        output = regression_step(model, batch, context)
+        if context.step == 7:
+            output.loss = output.loss * float("nan")
+        return output
+
+    trainer = Trainer(nn.Linear(3, 1), poisoned, regression_batch, TrainConfig(steps=100, chunk_size=5), device="cpu")
+    trainer.run()
+    assert trainer.status == "diverged" and trainer.step == 7
+    assert "loss became nan at step 8" in trainer.stop_reason
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+def test_divergence_restores_the_last_finite_weights():
+    trainer = make_trainer(steps=200, lr=1e6, optimizer="sgd", chunk_size=4)
+    trainer.run()
+    assert trainer.status == "diverged"
+    assert "became" in trainer.stop_reason and "the last with a finite loss" in trainer.stop_reason
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+    assert math.isfinite(regression_step(trainer.model, regression_batch(0, torch.Generator()), None).loss.item())
+
+
+def test_probe_gradient_norms_are_per_time_step():
+    def probed(model, batch, context):
+        x = batch  # (B, T, 2)
+        hidden = model(x)  # (B, T, 2)
+        loss = hidden[:, -1].pow(2).sum()  # only the last step reaches the loss
+        return StepOutput(loss=loss, probes={"h": hidden})
+
+    trainer = Trainer(
+        nn.Linear(2, 2), probed, lambda s, g: torch.randn(4, 6, 2, generator=g), TrainConfig(steps=3), device="cpu"
+    )
+    trainer.run()
+    steps, matrix = trainer.history.probe_matrix("h")
+    assert steps.tolist() == [1, 2, 3] and matrix.shape == (3, 6)
+    assert (matrix[:, :-1] == 0).all() and (matrix[:, -1] > 0).all()
+
+
+def test_history_is_bounded_and_spans_the_whole_run():
+    history = MetricHistory(capacity=100)
+    for step in range(1, 1001):
+        history.append(StepMetrics(step=step, loss=1.0 / step, grad_norm=1.0))
+    steps = history.column("step")
+    assert len(history) <= 100
+    assert steps[0] <= 16 and steps[-1] >= 990
+    assert np.all(np.diff(steps) > 0)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("steps", 0),
+        ("lr", -1.0),
+        ("lr", float("nan")),
+        ("optimizer", "lbfgs"),
+        ("clip_norm", 0.0),
+        ("tbptt_window", 0),
+        ("chunk_size", 0),
+    ],
+)
+def test_bad_config_raises_a_clear_value_error(field, value):
+    with pytest.raises(ValueError):
+        TrainConfig(**{field: value}).validate()

@@ -1,0 +1,123 @@
+"""RNN lab helpers: attributions, PCA, views, side-by-side training, pretrained checkpoints, convergence."""
+
+import numpy as np
+import pytest
+import torch
+
+from models import pos_lexicon, rnn_lab
+from models.engine import TrainConfig
+from models.pretrain import ASSETS
+from models.rnn import CELLS, RecurrentModel
+
+
+def test_integrated_gradients_are_complete_and_sized_per_character():
+    torch.manual_seed(0)
+    model = RecurrentModel("lstm", 26, 16, 4)
+    result = rnn_lab.predict_word(model, "Deep", n_steps=64)
+    assert result.word == "deep" and result.notes == ["lower-cased"]
+    assert result.attributions.shape == (4,) and result.step_probabilities.shape == (4, 4)
+    x, _ = pos_lexicon.encode_words(["deep"])
+    with torch.no_grad():
+        gain = model(x)[0, result.target] - model(torch.zeros_like(x))[0, result.target]
+    assert result.attributions.sum() == pytest.approx(float(gain), abs=1e-2)
+    assert result.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(result.step_probabilities[-1], result.probabilities, atol=1e-5)
+    assert result.in_lexicon == "adjective"
+
+
+@pytest.mark.parametrize("text", ["", "deep learning", "d33p", "日本語", "x" * 500])
+def test_predict_word_refuses_bad_words_with_value_error(text):
+    model = RecurrentModel("gru", 26, 8, 4)
+    with pytest.raises(ValueError):
+        rnn_lab.predict_word(model, text)
+
+
+def test_pca_matches_scikit_learn():
+    from sklearn.decomposition import PCA
+
+    states = np.random.default_rng(0).normal(size=(40, 6)) * np.arange(1, 7)
+    projected, ratio = rnn_lab.pca_project(states, 3)
+    reference = PCA(3).fit(states)
+    np.testing.assert_allclose(np.abs(projected), np.abs(reference.transform(states)), atol=1e-8)
+    np.testing.assert_allclose(ratio, reference.explained_variance_ratio_, atol=1e-10)
+    padded, ratio = rnn_lab.pca_project(states[:, :1], 2)
+    assert padded.shape == (40, 2) and (padded[:, 1] == 0).all()
+
+
+@pytest.mark.parametrize("task_name", list(rnn_lab.LAB_TASKS))
+def test_views_of_every_task(task_name):
+    task = rnn_lab.lab_task(task_name).make()
+    model = rnn_lab.build_model(task, rnn_lab.ModelSpec("lstm", 8, num_layers=2, bidirectional=True))
+    examples = rnn_lab.display_examples(task_name, task=task)
+    trace = rnn_lab.trace_examples(model, examples)
+    lengths = examples.lengths.tolist() if examples.lengths is not None else [examples.x.shape[1]] * len(examples.names)
+    view = rnn_lab.layer_view(trace, 0, 1, 1, lengths[0])
+    assert view["h"].shape == (lengths[0], 8) and view["c"].shape == (lengths[0], 8)
+    assert set(view["gates"]) == {"input", "forget", "cell", "output"}
+    points, explained = rnn_lab.trajectories(trace, lengths, 0, 0, 3)
+    assert points.shape == (len(lengths), examples.x.shape[1], 3) and explained.sum() <= 1 + 1e-9
+    labels = rnn_lab.example_labels(task_name, examples, task)
+    assert len(labels) == len(examples.names) and all(isinstance(label, str) for label in labels)
+    with pytest.raises(ValueError, match="layer"):
+        rnn_lab.layer_view(trace, 0, 2, 0, lengths[0])
+
+
+def test_pos_display_examples_use_the_lexicon_labels():
+    examples = rnn_lab.display_examples("pos")
+    assert examples.names[0] == "deep"
+    assert pos_lexicon.CLASSES[int(examples.targets[0])] == "adjective"
+    assert len(rnn_lab.pca_words()) == 24
+
+
+def test_side_by_side_trains_three_cells_from_the_same_seed():
+    sbs = rnn_lab.side_by_side(
+        "sum_comparison", rnn_lab.ModelSpec(hidden_size=8), TrainConfig(steps=4, chunk_size=2), device="cpu"
+    )
+    assert set(sbs.trainers) == set(CELLS)
+    while not sbs.done:
+        sbs.run_for(0.05)
+    assert sbs.status == "finished" and sbs.step == 4
+    curves = sbs.curves()
+    assert all(len(c["loss"]) == 4 for c in curves.values())
+    first = {name: t.model.body.rnn.weight_hh_l0 for name, t in sbs.trainers.items()}
+    assert first["rnn"].shape[0] * 4 == first["lstm"].shape[0] and first["rnn"].shape[0] * 3 == first["gru"].shape[0]
+
+
+def test_diverging_training_stops_with_a_reason():
+    task = rnn_lab.lab_task("running_sum").make()
+    model = rnn_lab.build_model(task, rnn_lab.ModelSpec("rnn", 16, nonlinearity="relu"))
+    trainer = rnn_lab.make_trainer(model, task, TrainConfig(steps=200, lr=10.0), device="cpu")
+    trainer.run()
+    assert trainer.status == "diverged" and "became" in trainer.stop_reason
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_has_pretrained():
+    assert rnn_lab.has_pretrained("recall", rnn_lab.default_spec("recall", "gru"), {"gap": 40})
+    assert not rnn_lab.has_pretrained("recall", rnn_lab.default_spec("recall", "gru"), {"gap": 41})
+    assert not rnn_lab.has_pretrained("pos", rnn_lab.ModelSpec("lstm", 64, num_layers=2), {})
+
+
+@pytest.mark.parametrize("task_name", list(rnn_lab.LAB_TASKS))
+def test_pretrained_checkpoints_load_and_match_their_recorded_metric(task_name):
+    task = rnn_lab.lab_task(task_name)
+    for cell in CELLS:
+        model, meta = rnn_lab.load_pretrained(ASSETS, task_name, cell)
+        assert rnn_lab.spec_of(model) == rnn_lab.default_spec(task_name, cell)
+        assert set(meta["curves"]) == {"step", "loss", "accuracy"} and meta["steps"] == task.steps
+        if cell == task.cell:
+            metric = rnn_lab.evaluate(model, task_name)
+            assert metric == pytest.approx(meta["test_metric"], abs=1e-6)
+            assert metric >= task.target
+    assert ASSETS.joinpath(f"rnn_{task_name}_lstm.pt").stat().st_size < 200_000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task_name", list(rnn_lab.LAB_TASKS))
+def test_default_model_reaches_the_target_within_the_budget(task_name):
+    """LSTM (GRU for recall); pos 75% of held-out words, running sum 90% of steps within 0.1 of the sum,
+    sum comparison 95%, first-symbol recall after a gap of 40 steps 95% (chance 25%)."""
+    task = rnn_lab.lab_task(task_name)
+    _, run = rnn_lab.train_to_target(task_name)
+    assert run.reached, run
+    assert run.steps <= task.steps

@@ -1,0 +1,369 @@
+"""Figures of the attention lab: annotated matrices, attention grids, rollout, the O(N^2) cost, the ViT views."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from viz.style import DIVERGING, SEQUENTIAL, finish
+
+ATTENTION_SCALE = "Blues"
+
+
+def _square_cells(fig: go.Figure) -> None:
+    """Square pixels in every subplot (images and patch grids must not be stretched)."""
+    names = [name for name in fig.layout.to_plotly_json() if name.startswith(("xaxis", "yaxis"))]
+    for name in names:
+        if name.startswith("yaxis"):
+            fig.layout[name].update(scaleanchor="x" + name.removeprefix("yaxis"), constrain="domain")
+        else:
+            fig.layout[name].update(constrain="domain")
+
+
+def _labels(tokens: list[str]) -> list[str]:
+    """Unique axis labels (plotly merges equal category names): '3:the'."""
+    return [f"{i}:{t}" for i, t in enumerate(tokens)]
+
+
+def annotated_matrix(
+    matrix: np.ndarray,
+    name: str,
+    row_labels: list[str] | None = None,
+    col_labels: list[str] | None = None,
+    signed: bool = True,
+    note: str = "",
+) -> go.Figure:
+    """A small matrix with its values in the cells and its shape in the title."""
+    matrix = np.asarray(matrix, dtype=float)
+    rows, cols = matrix.shape
+    y = row_labels or [str(i) for i in range(rows)]
+    x = col_labels or [str(j) for j in range(cols)]
+    limit = float(np.abs(matrix).max()) or 1.0
+    scale = {"colorscale": DIVERGING, "zmid": 0.0} if signed else {"colorscale": ATTENTION_SCALE, "zmin": 0.0}
+    heat = go.Heatmap(
+        z=matrix,
+        x=x,
+        y=y,
+        text=np.round(matrix, 2),
+        texttemplate="%{text}",
+        textfont={"size": 12},
+        colorbar={"title": {"text": "value"}, "thickness": 10},
+        hovertemplate="row %{y}, column %{x}: %{z:.3f}<extra></extra>",
+        **scale,
+    )
+    fig = go.Figure(heat)
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category")
+    if signed:
+        fig.update_traces(zmin=-limit, zmax=limit)
+    return finish(fig, f"{name}  ({rows} x {cols}){note}", "column", "row", height=120 + 32 * max(rows, 3))
+
+
+def quadratic_cost_figure(n_tokens: int, d_model: int, max_tokens: int = 16384) -> go.Figure:
+    """Entries of A (N^2) and multiply-adds of QK^T and AV (2 N^2 d) against N, log-log, the current N marked."""
+    n = np.unique(np.geomspace(2, max_tokens, 60).astype(int))
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=n, y=n**2.0, mode="lines", name="entries of A: N^2"))
+    fig.add_trace(
+        go.Scatter(
+            x=n, y=2.0 * n**2 * d_model, mode="lines", name=f"multiply-adds of QK^T and AV: 2 N^2 d (d={d_model})"
+        )
+    )
+    fig.add_trace(go.Scatter(x=n, y=4.0 * n**2, mode="lines", name="bytes of A in float32", line={"dash": "dot"}))
+    fig.add_trace(
+        go.Scatter(
+            x=[n_tokens],
+            y=[n_tokens**2],
+            mode="markers+text",
+            name="your tokens",
+            text=[f"N = {n_tokens}"],
+            textposition="top left",
+            marker={"size": 12, "color": "#d95f02"},
+        )
+    )
+    fig.update_xaxes(type="log")
+    fig.update_yaxes(type="log")
+    return finish(
+        fig, "Self-attention costs O(N^2): doubling the tokens quadruples A", "number of tokens N", "count (log)"
+    )
+
+
+def attention_grid(
+    attentions: np.ndarray, tokens: list[str], title: str, query_tokens: list[str] | None = None
+) -> go.Figure:
+    """Every layer (rows) x head (columns) attention map A (queries down, keys across), ``(L, H, T, T)``."""
+    attentions = np.asarray(attentions, dtype=float)
+    n_layers, n_heads = attentions.shape[:2]
+    keys = _labels(tokens)
+    queries = _labels(query_tokens or tokens)
+    fig = make_subplots(
+        rows=n_layers,
+        cols=n_heads,
+        subplot_titles=[f"layer {layer + 1}, head {head + 1}" for layer in range(n_layers) for head in range(n_heads)],
+        horizontal_spacing=0.04,
+        vertical_spacing=0.08,
+    )
+    for layer in range(n_layers):
+        for head in range(n_heads):
+            fig.add_trace(
+                go.Heatmap(
+                    z=attentions[layer, head],
+                    x=keys,
+                    y=queries,
+                    zmin=0.0,
+                    zmax=1.0,
+                    colorscale=ATTENTION_SCALE,
+                    showscale=layer == head == 0,
+                    colorbar={"title": {"text": "A[query, key]"}},
+                    hovertemplate="query %{y} -> key %{x}: %{z:.3f}<extra></extra>",
+                ),
+                row=layer + 1,
+                col=head + 1,
+            )
+    fig.update_yaxes(autorange="reversed", type="category", showticklabels=False)
+    fig.update_xaxes(type="category", showticklabels=False)
+    if len(tokens) <= 16:
+        fig.update_yaxes(showticklabels=True, col=1)
+        fig.update_xaxes(showticklabels=True, tickangle=-90, row=n_layers)
+    fig.update_xaxes(title_text="key", row=n_layers)
+    fig.update_yaxes(title_text="query", col=1)
+    return finish(fig, title, height=80 + 260 * n_layers)
+
+
+def attention_heatmap(
+    matrix: np.ndarray, tokens: list[str], title: str, query_tokens: list[str] | None = None, annotate: bool = True
+) -> go.Figure:
+    """One enlarged (T_q, T_k) attention map with the tokens on both axes (values written if small)."""
+    matrix = np.asarray(matrix, dtype=float)
+    text = {"text": np.round(matrix, 2), "texttemplate": "%{text}"} if annotate and matrix.shape[0] <= 16 else {}
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=_labels(tokens),
+            y=_labels(query_tokens or tokens),
+            zmin=0.0,
+            zmax=1.0,
+            colorscale=ATTENTION_SCALE,
+            colorbar={"title": {"text": "attention"}},
+            hovertemplate="query %{y} -> key %{x}: %{z:.3f}<extra></extra>",
+            **text,
+        )
+    )
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category")
+    return finish(fig, title, "key token", "query token", height=460)
+
+
+def query_attention_figure(attentions: np.ndarray, tokens: list[str], query: int) -> go.Figure:
+    """How query token ``query`` spreads its attention over the keys in every head: rows = (layer, head)."""
+    attentions = np.asarray(attentions, dtype=float)
+    n_layers, n_heads = attentions.shape[:2]
+    rows = attentions[:, :, query, :].reshape(n_layers * n_heads, -1)
+    names = [f"L{layer + 1} H{head + 1}" for layer in range(n_layers) for head in range(n_heads)]
+    fig = go.Figure(
+        go.Heatmap(
+            z=rows,
+            x=_labels(tokens),
+            y=names,
+            zmin=0.0,
+            zmax=1.0,
+            colorscale=ATTENTION_SCALE,
+            text=np.round(rows, 2),
+            texttemplate="%{text}" if len(tokens) <= 16 else "",
+            colorbar={"title": {"text": "attention"}},
+            hovertemplate="%{y}, key %{x}: %{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category")
+    title = f"Where query token {query} ({tokens[query]!s}) looks, in every head"
+    return finish(fig, title, "key token", "layer, head", height=120 + 36 * len(names))
+
+
+def mean_and_rollout_figure(head_means: np.ndarray, rollout: np.ndarray, tokens: list[str]) -> go.Figure:
+    """Head-averaged attention per layer next to the attention rollout through all layers."""
+    head_means = np.asarray(head_means, dtype=float)
+    n_layers = head_means.shape[0]
+    titles = [f"layer {layer + 1}: mean over heads" for layer in range(n_layers)] + ["rollout (all layers, + residual)"]
+    fig = make_subplots(rows=1, cols=n_layers + 1, subplot_titles=titles, horizontal_spacing=0.05)
+    labels = _labels(tokens)
+    for col, matrix in enumerate([*head_means, np.asarray(rollout, dtype=float)], start=1):
+        fig.add_trace(
+            go.Heatmap(
+                z=matrix,
+                x=labels,
+                y=labels,
+                zmin=0.0,
+                zmax=1.0,
+                colorscale=ATTENTION_SCALE,
+                showscale=col == 1,
+                colorbar={"title": {"text": "weight"}},
+                hovertemplate="query %{y} -> key %{x}: %{z:.3f}<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category", title_text="key token")
+    fig.update_yaxes(title_text="query token", col=1)
+    return finish(fig, "Head mean per layer and attention rollout (rows sum to 1)", height=420)
+
+
+def pe_comparison_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> go.Figure:
+    """Training accuracy against step for several runs (e.g. with and without positional encoding)."""
+    fig = go.Figure()
+    for name, (steps, accuracy) in curves.items():
+        fig.add_trace(go.Scatter(x=steps, y=accuracy, mode="lines", name=name))
+    fig.update_yaxes(range=[0, 1.02])
+    return finish(fig, title, "optimizer step", "token accuracy", height=360)
+
+
+def _image_trace(image: np.ndarray, showscale: bool, colorscale="gray_r", title="pixel") -> go.Heatmap:
+    return go.Heatmap(
+        z=image, colorscale=colorscale, showscale=showscale, colorbar={"title": {"text": title}}, hoverinfo="z"
+    )
+
+
+def patches_figure(image: np.ndarray, patch_size: int, title: str) -> go.Figure:
+    """The image with its p x p patches outlined and numbered in token order (token 0 is CLS)."""
+    image = np.asarray(image, dtype=float)
+    height, width = image.shape
+    fig = go.Figure(go.Heatmap(z=image, colorscale="gray_r", colorbar={"title": {"text": "intensity"}}))
+    for y in range(0, height, patch_size):
+        for x in range(0, width, patch_size):
+            number = 1 + (y // patch_size) * (width // patch_size) + x // patch_size
+            fig.add_shape(
+                type="rect",
+                x0=x - 0.5,
+                x1=x + patch_size - 0.5,
+                y0=y - 0.5,
+                y1=y + patch_size - 0.5,
+                line={"color": "#d95f02", "width": 2},
+            )
+            fig.add_annotation(
+                x=x + patch_size / 2 - 0.5,
+                y=y + patch_size / 2 - 0.5,
+                text=str(number),
+                showarrow=False,
+                font={"color": "#d95f02", "size": 14},
+            )
+    fig.update_yaxes(autorange="reversed")
+    _square_cells(fig)
+    return finish(fig, title, "x (pixel)", "y (pixel)", height=420)
+
+
+def upsample(grid: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upsampling of a patch grid to pixels."""
+    return np.kron(np.asarray(grid, dtype=float), np.ones((factor, factor)))
+
+
+def vit_attention_figure(
+    image: np.ndarray, cls_attention: np.ndarray, rollout: np.ndarray, patch_size: int
+) -> go.Figure:
+    """CLS attention over the patches for every layer (rows) and head (columns), and the rollout, laid over the image.
+
+    ``cls_attention`` is ``(L, H, grid, grid)``, ``rollout`` ``(grid, grid)``.
+    """
+    cls_attention = np.asarray(cls_attention, dtype=float)
+    n_layers, n_heads = cls_attention.shape[:2]
+    cols = n_heads + 1
+    top = float(cls_attention.max()) or 1.0
+    titles = []
+    for layer in range(n_layers):
+        titles += [f"L{layer + 1} H{head + 1}" for head in range(n_heads)]
+        titles.append("image" if layer == 0 else ("rollout" if layer == 1 else ""))
+    fig = make_subplots(rows=n_layers, cols=cols, subplot_titles=titles, horizontal_spacing=0.03, vertical_spacing=0.1)
+    for layer in range(n_layers):
+        for head in range(n_heads):
+            fig.add_trace(
+                go.Heatmap(
+                    z=upsample(cls_attention[layer, head], patch_size),
+                    zmin=0.0,
+                    zmax=top,
+                    colorscale=SEQUENTIAL,
+                    showscale=layer == head == 0,
+                    colorbar={"title": {"text": "CLS attention"}},
+                    hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>",
+                ),
+                row=layer + 1,
+                col=head + 1,
+            )
+    fig.add_trace(_image_trace(image, False), row=1, col=cols)
+    if n_layers > 1:
+        fig.add_trace(
+            go.Heatmap(z=upsample(rollout, patch_size), colorscale=SEQUENTIAL, showscale=False, hoverinfo="z"),
+            row=2,
+            col=cols,
+        )
+    fig.update_yaxes(autorange="reversed", showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    _square_cells(fig)
+    return finish(
+        fig,
+        "What the CLS token attends to, per layer and head (right: the image and the rollout)",
+        height=80 + 300 * n_layers,
+    )
+
+
+def attribution_figure(
+    image: np.ndarray, rollout: np.ndarray, attribution: np.ndarray, patch_size: int, label: str
+) -> go.Figure:
+    """The image, the CLS attention rollout and Integrated Gradients side by side (IG on a diverging scale)."""
+    limit = float(np.abs(attribution).max()) or 1.0
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        subplot_titles=["input image", "attention rollout of CLS", "Integrated Gradients (signed)"],
+        horizontal_spacing=0.12,
+    )
+    fig.add_trace(_image_trace(image, False), row=1, col=1)
+    fig.add_trace(
+        go.Heatmap(
+            z=upsample(rollout, patch_size),
+            colorscale=SEQUENTIAL,
+            colorbar={"title": {"text": "rollout"}, "x": 0.635, "thickness": 10},
+            hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>",
+        ),
+        row=1,
+        col=2,
+    )
+    fig.add_trace(
+        go.Heatmap(
+            z=attribution,
+            colorscale=DIVERGING,
+            zmid=0.0,
+            zmin=-limit,
+            zmax=limit,
+            colorbar={"title": {"text": "attribution"}},
+            hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>",
+        ),
+        row=1,
+        col=3,
+    )
+    fig.update_yaxes(autorange="reversed", showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    _square_cells(fig)
+    return finish(fig, f"Attention vs attribution for the prediction {label}", height=360)
+
+
+def token_attribution_figure(
+    tokens: list[str], attention_row: np.ndarray, rollout_row: np.ndarray, attribution: np.ndarray, query: int
+) -> go.Figure:
+    """For one output position: its last-layer head-mean attention and rollout over the inputs (>= 0) next to
+    Integrated Gradients per input token (signed)."""
+    labels = _labels(tokens)
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=["attention of the query (last layer mean, rollout)", "Integrated Gradients (signed)"],
+        horizontal_spacing=0.1,
+    )
+    fig.add_trace(go.Bar(x=labels, y=attention_row, name="last-layer head mean", marker_color="#1f5fbf"), row=1, col=1)
+    fig.add_trace(go.Bar(x=labels, y=rollout_row, name="rollout", marker_color="#7fa7e0"), row=1, col=1)
+    colours = ["#b2182b" if value > 0 else "#2166ac" for value in attribution]
+    fig.add_trace(go.Bar(x=labels, y=attribution, name="attribution", marker_color=colours), row=1, col=2)
+    fig.update_xaxes(type="category", title_text="input token")
+    fig.update_yaxes(title_text="attention weight", range=[0, 1], row=1, col=1)
+    fig.update_yaxes(title_text="attribution to the logit", row=1, col=2)
+    return finish(fig, f"Output position {query} ({tokens[query]}): attention vs attribution", height=380)
