@@ -18,6 +18,7 @@ RECIPES: dict[str, str] = {
     "attention": "models.attention_pretrain:pretrain",
     "gradients": "models.gradient_training:pretrain",
     "rnn": "models.rnn_lab:pretrain",
+    "segmentation": "models.segmentation_task:pretrain",
 }
 
 

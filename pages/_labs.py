@@ -75,6 +75,14 @@ LABS: list[Lab] = [
         summary="||dh_t/dh_k|| against the bound (beta_w beta_h)^(t-k), W's spectrum, clipping, truncated BPTT, "
         "RNN vs LSTM vs GRU.",
     ),
+    Lab(
+        key="segmentation",
+        path="pages/segmentation.py",
+        title="Segmentation: U-Net vs U-Transformer",
+        icon=":material/biotech:",
+        lecture=("Transformer in medical image segmentation", "U-Transformer"),
+        summary="The slide's four panels, bottleneck attention per pixel, receptive fields, accuracy vs distance.",
+    ),
 ]
 
 LECTURE_OUTLINE: list[tuple[str, tuple[str, ...]]] = [

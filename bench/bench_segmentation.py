@@ -1,0 +1,125 @@
+"""Segmentation lab: pretrained Dice, live-training time to Dice 0.9, inference time with attention.
+
+Time to Dice 0.9 counts only optimizer steps (validation on 32 fixed slices every 10 steps is not
+counted), on one thread. Both wall-clock and process CPU seconds are recorded: on a machine shared
+with other jobs the wall clock mostly measures the others, while CPU seconds of a one-thread run
+estimate the wall time of an idle core. The U-Net gets the same number of steps, side by side; the
+U-Transformer is also timed with a 4x4 key (a quarter of the evidence) and with an invisible dim key
+(only the bright key's presence signals, as in the first prototype) to show what the plateau depends on.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from models.checkpoint import load_checkpoint
+from models.pretrain import ASSETS
+from models.segmentation import build_model, theoretical_receptive_field
+from models.segmentation_analysis import analyse, pixel_attention
+from models.segmentation_data import SegmentationTask, generate_sample
+from models.segmentation_task import PRETRAINED, checkpoint_path, evaluate, load_pretrained, make_trainer
+
+TARGET_DICE = 0.9
+MAX_STEPS = 300
+EVAL_EVERY = 10
+RF_RADIUS = theoretical_receptive_field(2) / 2
+
+
+def time_to_dice(
+    architecture: str,
+    key_size: int = 8,
+    key_dim: float = 0.5,
+    lr: float = 2e-3,
+    batch_size: int = 16,
+    max_steps: int = MAX_STEPS,
+) -> dict:
+    torch.manual_seed(0)
+    task = SegmentationTask("key", key_size=key_size, key_dim=key_dim)
+    model = build_model(architecture)
+    trainer = make_trainer(model, task, max_steps, lr, batch_size, 0, "cpu", chunk_size=EVAL_EVERY)
+    seconds, cpu_seconds, dice = 0.0, 0.0, 0.0
+    while not trainer.done:
+        started, started_cpu = time.perf_counter(), time.process_time()
+        trainer.run_chunk()
+        seconds += time.perf_counter() - started
+        cpu_seconds += time.process_time() - started_cpu
+        dice = evaluate(model, task, n_images=32).dice
+        if dice >= TARGET_DICE:
+            break
+    return {
+        "architecture": architecture,
+        "key_size": key_size,
+        "key_dim": key_dim,
+        "lr": lr,
+        "batch_size": batch_size,
+        "reached": dice >= TARGET_DICE,
+        "steps": trainer.step,
+        "train_wall_seconds": round(seconds, 1),
+        "train_cpu_seconds": round(cpu_seconds, 1),
+        "cpu_seconds_per_step": round(cpu_seconds / max(trainer.step, 1), 3),
+        "final_validation_dice": round(dice, 3),
+    }
+
+
+def inference_ms() -> dict:
+    model = load_pretrained(ASSETS, "key_utransformer").cpu()
+    image = generate_sample(SegmentationTask(), 1, 0).image
+    times, cpu_times = [], []
+    for _ in range(20):
+        started, started_cpu = time.perf_counter(), time.process_time()
+        result = analyse(model, image)
+        pixel_attention(result.trace, 32, 32, image.shape)
+        times.append((time.perf_counter() - started) * 1000)
+        cpu_times.append((time.process_time() - started_cpu) * 1000)
+    return {
+        "median_wall_ms": round(statistics.median(times), 1),
+        "max_wall_ms": round(max(times), 1),
+        "median_cpu_ms": round(statistics.median(cpu_times), 1),
+    }
+
+
+def _mean_or_none(values) -> float | None:
+    return round(float(values.mean()), 3) if len(values) else None
+
+
+def pretrained_dice(n_images: int = 200) -> dict:
+    scores = {}
+    for task, models in PRETRAINED.items():
+        for name in models.values():
+            if "recipe" not in load_checkpoint(checkpoint_path(ASSETS, name)).meta:
+                raise RuntimeError(f"{name}: not a pretrained checkpoint; run `make pretrain` first")
+            result = evaluate(load_pretrained(ASSETS, name).cpu(), SegmentationTask(task), n_images)
+            near = result.distances < RF_RADIUS
+            scores[name] = {
+                "dice": round(result.dice, 3),
+                "object_accuracy": round(float(result.correct.mean()), 3),
+                "object_accuracy_within_rf_radius": _mean_or_none(result.correct[near]),
+                "object_accuracy_beyond_rf_radius": _mean_or_none(result.correct[~near]),
+            }
+    return scores
+
+
+def run() -> dict:
+    torch.set_num_threads(1)
+    ut_default = time_to_dice("utransformer")
+    unet_default = time_to_dice("unet", max_steps=ut_default["steps"])
+    ut_small_key = time_to_dice("utransformer", key_size=4)
+    ut_absent_key = time_to_dice("utransformer", key_dim=0.0)
+    inference = inference_ms()
+    return {
+        "threads": torch.get_num_threads(),
+        "utransformer_time_to_dice_0_9": ut_default,
+        "unet_same_budget": unet_default,
+        "utransformer_small_key_4px": ut_small_key,
+        "utransformer_dim_key_invisible": ut_absent_key,
+        "utransformer_vs_unet_cpu_seconds_per_step": round(
+            ut_default["cpu_seconds_per_step"] / unet_default["cpu_seconds_per_step"], 2
+        ),
+        "inference_with_attention_64x64": inference,
+        "pretrained_dice_200_validation_slices": pretrained_dice(),
+        "unet_depth2_rf_radius_px": RF_RADIUS,
+        "note": f"time to Dice {TARGET_DICE} counts optimizer steps only; machine shared with other jobs",
+    }

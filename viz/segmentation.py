@@ -1,0 +1,270 @@
+"""Figures for the segmentation lab: the lecture's four panels, attention, gates, receptive fields, scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from viz.style import SEQUENTIAL, finish
+
+OUTCOME_COLOURS = {"correct": "#1b9e77", "false positive": "#d62728", "miss": "#1f77b4"}
+MODEL_COLOURS = {"U-Net": "#7f7f7f", "Attention U-Net": "#e6a000", "U-Transformer": "#6a3d9a"}
+
+
+def _gray(image: np.ndarray) -> go.Heatmap:
+    return go.Heatmap(z=image, colorscale="gray", zmin=0, zmax=1, showscale=False, hoverinfo="skip")
+
+
+def outcome_map(prediction: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Per pixel: 0 correct foreground, 1 false positive, 2 miss, NaN background (drawn transparent)."""
+    outcome = np.full(truth.shape, np.nan)
+    outcome[(prediction == 1) & (truth == 1)] = 0
+    outcome[(prediction == 1) & (truth == 0)] = 1
+    outcome[(prediction == 0) & (truth == 1)] = 2
+    return outcome
+
+
+def _outcome_layer(outcome: np.ndarray, opacity: float) -> go.Heatmap:
+    colours = list(OUTCOME_COLOURS.values())
+    scale = [
+        [0.0, colours[0]],
+        [0.33, colours[0]],
+        [0.34, colours[1]],
+        [0.66, colours[1]],
+        [0.67, colours[2]],
+        [1, colours[2]],
+    ]
+    return go.Heatmap(z=outcome, zmin=0, zmax=2, colorscale=scale, showscale=False, opacity=opacity, hoverinfo="skip")
+
+
+def _legend(fig: go.Figure) -> None:
+    for name, colour in OUTCOME_COLOURS.items():
+        fig.add_trace(
+            go.Scatter(
+                x=[None], y=[None], mode="markers", marker={"color": colour, "size": 12, "symbol": "square"}, name=name
+            )
+        )
+
+
+def _image_axes(fig: go.Figure, size: tuple[int, int], n: int) -> None:
+    for i in range(1, n + 1):
+        fig.update_xaxes(range=[-0.5, size[1] - 0.5], showticklabels=False, row=1, col=i)
+        fig.update_yaxes(
+            range=[size[0] - 0.5, -0.5], showticklabels=False, scaleanchor=f"x{i if i > 1 else ''}", row=1, col=i
+        )
+
+
+def four_panels(
+    image: np.ndarray,
+    truth: np.ndarray | None,
+    attention: np.ndarray | None,
+    predictions: dict[str, np.ndarray],
+    pixel: tuple[int, int],
+    opacity: float = 0.55,
+    title: str = "Ground truth | attention map | U-Net | U-Transformer",
+) -> go.Figure:
+    """The lecture's slide: ground truth, the bottleneck attention of ``pixel``, then each model's mask.
+
+    Predictions are coloured by outcome: correct foreground, false positive, miss. Without a ground
+    truth (an uploaded image) the predicted foreground is drawn in the "correct" colour.
+    """
+    names = list(predictions)
+    first = "Ground truth" if truth is not None else "Image (no ground truth)"
+    titles = [first, "Attention (head mean)", *names]
+    fig = make_subplots(rows=1, cols=2 + len(names), subplot_titles=titles, horizontal_spacing=0.02)
+    fig.add_trace(_gray(image), row=1, col=1)
+    if truth is not None:
+        fig.add_trace(_outcome_layer(np.where(truth == 1, 0.0, np.nan), opacity), row=1, col=1)
+    fig.add_trace(_gray(image), row=1, col=2)
+    if attention is not None:
+        fig.add_trace(
+            go.Heatmap(
+                z=attention,
+                colorscale="Inferno",
+                opacity=opacity,
+                colorbar={"title": {"text": "attention<br>weight"}, "len": 0.8, "x": 1.02},
+                hovertemplate="row %{y}, col %{x}: %{z:.4f}<extra></extra>",
+            ),
+            row=1,
+            col=2,
+        )
+    for i, name in enumerate(names, start=3):
+        fig.add_trace(_gray(image), row=1, col=i)
+        reference = truth if truth is not None else predictions[name]
+        fig.add_trace(_outcome_layer(outcome_map(predictions[name], reference), opacity), row=1, col=i)
+    for i in range(1, 3 + len(names)):
+        fig.add_trace(
+            go.Scatter(
+                x=[pixel[1]],
+                y=[pixel[0]],
+                mode="markers",
+                showlegend=False,
+                hoverinfo="skip",
+                marker={"symbol": "x", "size": 11, "color": "cyan", "line": {"width": 2}},
+            ),
+            row=1,
+            col=i,
+        )
+    if truth is not None:
+        _legend(fig)
+    _image_axes(fig, image.shape, 2 + len(names))
+    finish(fig, title, height=400)
+    fig.update_layout(legend={"y": -0.02, "yanchor": "top", "x": 0.5, "xanchor": "center"})
+    return fig
+
+
+def head_attention(maps: np.ndarray, image: np.ndarray, pixel: tuple[int, int], opacity: float = 0.6) -> go.Figure:
+    """Each head's bottleneck attention for the picked pixel and their mean, upsampled over the image."""
+    heads = maps.shape[0]
+    titles = [f"head {h + 1}" for h in range(heads)] + ["mean over heads"]
+    fig = make_subplots(rows=1, cols=heads + 1, subplot_titles=titles, horizontal_spacing=0.02)
+    zmax = float(max(maps.max(), 1e-12))
+    for i, layer in enumerate([*maps, maps.mean(0)], start=1):
+        fig.add_trace(_gray(image), row=1, col=i)
+        fig.add_trace(
+            go.Heatmap(
+                z=layer,
+                zmin=0,
+                zmax=zmax,
+                colorscale="Inferno",
+                opacity=opacity,
+                showscale=i == 1,
+                colorbar={"title": {"text": "attention<br>weight"}, "len": 0.8},
+                hovertemplate="row %{y}, col %{x}: %{z:.4f}<extra></extra>",
+            ),
+            row=1,
+            col=i,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[pixel[1]],
+                y=[pixel[0]],
+                mode="markers",
+                showlegend=False,
+                marker={"symbol": "x", "color": "cyan", "size": 10},
+            ),
+            row=1,
+            col=i,
+        )
+    _image_axes(fig, image.shape, heads + 1)
+    return finish(fig, f"Bottleneck self-attention of pixel (row {pixel[0]}, col {pixel[1]}), per head", height=300)
+
+
+def gate_figure(gates: dict[int, np.ndarray], title: str) -> go.Figure:
+    """Skip-connection gates per level (mean over channels), in [0, 1]."""
+    if not gates:
+        fig = go.Figure()
+        fig.add_annotation(text="this model has no skip-connection gates", showarrow=False, x=0.5, y=0.5)
+        return finish(fig, title, height=260)
+    levels = list(gates)
+    titles = [f"level {level}: {gates[level].shape[0]}x{gates[level].shape[1]}" for level in levels]
+    fig = make_subplots(rows=1, cols=len(levels), subplot_titles=titles, horizontal_spacing=0.05)
+    for i, level in enumerate(levels, start=1):
+        fig.add_trace(
+            go.Heatmap(
+                z=gates[level],
+                zmin=0,
+                zmax=1,
+                colorscale=SEQUENTIAL,
+                showscale=i == 1,
+                colorbar={"title": {"text": "gate"}},
+                hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>",
+            ),
+            row=1,
+            col=i,
+        )
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i if i > 1 else ''}", row=1, col=i)
+    return finish(fig, title, "column", "row", height=320)
+
+
+def receptive_field_figure(
+    image: np.ndarray, saliency: np.ndarray, pixel: tuple[int, int], rf_size: int, title: str
+) -> go.Figure:
+    """Effective RF (|gradient|, log scale) with the theoretical RF: its square and its radius circle."""
+    positive = saliency[saliency > 0]
+    floor = float(positive.max()) * 1e-4 if positive.size else 1e-12
+    log_saliency = np.log10(np.maximum(saliency, floor))
+    fig = go.Figure(_gray(image))
+    fig.add_trace(
+        go.Heatmap(
+            z=np.where(saliency > floor, log_saliency, np.nan),
+            colorscale="Inferno",
+            opacity=0.75,
+            colorbar={"title": {"text": "log10 |d logit / d x|"}},
+            hovertemplate="row %{y}, col %{x}: 10^%{z:.2f}<extra></extra>",
+        )
+    )
+    r, c = pixel
+    half = rf_size / 2
+    fig.add_shape(type="rect", x0=c - half, x1=c + half, y0=r - half, y1=r + half, line={"color": "cyan", "width": 2})
+    fig.add_shape(
+        type="circle", x0=c - half, x1=c + half, y0=r - half, y1=r + half, line={"color": "cyan", "dash": "dot"}
+    )
+    fig.add_trace(
+        go.Scatter(x=[c], y=[r], mode="markers", marker={"symbol": "x", "color": "cyan", "size": 10}, name="pixel")
+    )
+    fig.add_trace(
+        go.Scatter(x=[None], y=[None], mode="lines", line={"color": "cyan"}, name=f"theoretical RF {rf_size} px")
+    )
+    h, w = image.shape
+    fig.update_xaxes(range=[-0.5, w - 0.5])
+    fig.update_yaxes(range=[h - 0.5, -0.5], scaleanchor="x")
+    return finish(fig, title, "column", "row", height=420)
+
+
+def accuracy_vs_distance(
+    results: dict[str, tuple[np.ndarray, np.ndarray]], rf_radius: float, bin_width: float = 5.0
+) -> go.Figure:
+    """Object accuracy per distance bin (centre to the deciding evidence), one line per model; chance is 0.5."""
+    all_d = np.concatenate([d for d, _ in results.values()]) if results else np.zeros(1)
+    edges = np.arange(np.floor(all_d.min() / bin_width) * bin_width, all_d.max() + bin_width, bin_width)
+    fig = go.Figure()
+    for name, (distances, correct) in results.items():
+        idx = np.digitize(distances, edges) - 1
+        centres, accuracy, counts = [], [], []
+        for b in range(len(edges) - 1):
+            chosen = idx == b
+            if chosen.sum():
+                centres.append((edges[b] + edges[b + 1]) / 2)
+                accuracy.append(correct[chosen].mean())
+                counts.append(int(chosen.sum()))
+        fig.add_trace(
+            go.Scatter(
+                x=centres,
+                y=accuracy,
+                mode="lines+markers",
+                name=name,
+                customdata=counts,
+                line={"color": MODEL_COLOURS.get(name)},
+                hovertemplate="%{x:.0f} px: accuracy %{y:.2f} (%{customdata} objects)<extra></extra>",
+            )
+        )
+    fig.add_vline(x=rf_radius, line_dash="dash", annotation_text=f"U-Net RF radius {rf_radius:g} px")
+    fig.add_hline(y=0.5, line_dash="dot", line_color="gray", annotation_text="chance")
+    fig.update_yaxes(range=[0, 1.05])
+    return finish(
+        fig,
+        "Object accuracy against distance to the deciding evidence",
+        "distance from object centre to the key (px)",
+        "fraction of objects labelled correctly",
+        height=380,
+    )
+
+
+def dice_bars(scores: dict[str, float], title: str, local_optimum: float | None = 2 / 3) -> go.Figure:
+    """Validation Dice per model, with the best score a model blind to the key can reach."""
+    names = list(scores)
+    fig = go.Figure(
+        go.Bar(
+            x=names,
+            y=[scores[n] for n in names],
+            text=[f"{scores[n]:.3f}" for n in names],
+            textposition="outside",
+            marker_color=[MODEL_COLOURS.get(n, "#444") for n in names],
+        )
+    )
+    if local_optimum is not None:
+        fig.add_hline(y=local_optimum, line_dash="dot", annotation_text="segment every blob: 2/3")
+    fig.update_yaxes(range=[0, 1.1])
+    return finish(fig, title, "model", "Dice on the validation set", height=360)
