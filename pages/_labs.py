@@ -37,6 +37,15 @@ LABS: list[Lab] = [
         "per-letter attributions; sums; long-range recall.",
     ),
     Lab(
+        key="gradients",
+        path="pages/gradients.py",
+        title="Vanishing and exploding gradients",
+        icon=":material/trending_down:",
+        lecture=("Back-Propagation Through Time (BPTT)", "Truncated BPTT", "BPTT: Exploding and Vanishing Gradients"),
+        summary="||dh_t/dh_k|| against the bound (beta_w beta_h)^(t-k), W's spectrum, clipping, truncated BPTT, "
+        "RNN vs LSTM vs GRU.",
+    ),
+    Lab(
         key="positional",
         path="pages/positional.py",
         title="Positional encoding",
@@ -65,15 +74,6 @@ LABS: list[Lab] = [
         icon=":material/grid_view:",
         lecture=("Vision Image Transformer (ViT)",),
         summary="8x8 digits cut into patches, CLS attention per head and rollout, Captum attribution next to it.",
-    ),
-    Lab(
-        key="gradients",
-        path="pages/gradients.py",
-        title="Vanishing and exploding gradients",
-        icon=":material/trending_down:",
-        lecture=("Back-Propagation Through Time (BPTT)", "Truncated BPTT", "BPTT: Exploding and Vanishing Gradients"),
-        summary="||dh_t/dh_k|| against the bound (beta_w beta_h)^(t-k), W's spectrum, clipping, truncated BPTT, "
-        "RNN vs LSTM vs GRU.",
     ),
     Lab(
         key="segmentation",
