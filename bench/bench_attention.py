@@ -17,17 +17,6 @@ BATCH, LENGTH, D_MODEL, HEADS = 8, 128, 128, 8
 REPEATS, ROUNDS = 5, 60
 
 
-def _load_from_reference(ours: MultiHeadSelfAttention, reference: nn.MultiheadAttention) -> None:
-    w_q, w_k, w_v = reference.in_proj_weight.detach().chunk(3)
-    b_q, b_k, b_v = reference.in_proj_bias.detach().chunk(3)
-    with torch.no_grad():
-        for proj, w, b in ((ours.q_proj, w_q, b_q), (ours.k_proj, w_k, b_k), (ours.v_proj, w_v, b_v)):
-            proj.weight.copy_(w)
-            proj.bias.copy_(b)
-        ours.out_proj.weight.copy_(reference.out_proj.weight)
-        ours.out_proj.bias.copy_(reference.out_proj.bias)
-
-
 def _time(fn) -> float:
     started = time.perf_counter()
     for _ in range(REPEATS):
@@ -39,7 +28,7 @@ def mha_ratio() -> dict:
     torch.manual_seed(0)
     reference = nn.MultiheadAttention(D_MODEL, HEADS, batch_first=True).eval()
     ours = MultiHeadSelfAttention(D_MODEL, HEADS).eval()
-    _load_from_reference(ours, reference)
+    ours.load_torch_weights(reference)
     x = torch.randn(BATCH, LENGTH, D_MODEL)
     run_ours = lambda: ours(x)  # noqa: E731
     run_ref = lambda: reference(x, x, x, need_weights=True, average_attn_weights=False)  # noqa: E731

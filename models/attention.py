@@ -61,6 +61,18 @@ class MultiHeadSelfAttention(nn.Module):
         self.v_proj = nn.Linear(d_model, d_model)
         self.out_proj = nn.Linear(d_model, d_model)
 
+    def load_torch_weights(self, reference: nn.MultiheadAttention) -> MultiHeadSelfAttention:
+        """Copy the weights of a ``torch.nn.MultiheadAttention`` (packed in_proj) into q/k/v/out_proj."""
+        w_q, w_k, w_v = reference.in_proj_weight.detach().chunk(3)
+        b_q, b_k, b_v = reference.in_proj_bias.detach().chunk(3)
+        with torch.no_grad():
+            for proj, w, b in ((self.q_proj, w_q, b_q), (self.k_proj, w_k, b_k), (self.v_proj, w_v, b_v)):
+                proj.weight.copy_(w)
+                proj.bias.copy_(b)
+            self.out_proj.weight.copy_(reference.out_proj.weight)
+            self.out_proj.bias.copy_(reference.out_proj.bias)
+        return self
+
     def _split(self, x: torch.Tensor) -> torch.Tensor:
         batch, length, _ = x.shape
         return x.view(batch, length, self.n_heads, self.d_head).transpose(1, 2)  # (B, h, T, d_head)

@@ -25,11 +25,10 @@ from torch import nn
 from models.attention import EncoderOutput, TransformerEncoder, attention_rollout, check_heads, head_mean
 from models.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from models.engine import StepContext, StepOutput, TrainConfig, Trainer
-from models.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding, sinusoidal_encoding
+from models.positional import positional_module, sinusoidal_encoding
 
 IGNORE_INDEX = -100
 TASKS = ("reverse", "offset_copy", "sort", "count")
-POSITIONAL_KINDS = ("sinusoidal", "learned", "none")
 MAX_LENGTH = 32
 MAX_VOCAB = 32
 
@@ -117,15 +116,9 @@ class TinyTransformer(nn.Module):
     ):
         super().__init__()
         check_heads(d_model, n_heads)
-        if positional not in POSITIONAL_KINDS:
-            raise ValueError(f"positional encoding must be one of {POSITIONAL_KINDS}, got {positional!r}")
         self.positional_kind = positional
         self.embed = nn.Embedding(vocab_size, d_model)
-        self.positional = {
-            "learned": lambda: LearnedPositionalEmbedding(max_len, d_model, init_std=0.5),
-            "sinusoidal": lambda: SinusoidalPositionalEncoding(max_len, d_model),
-            "none": nn.Identity,
-        }[positional]()
+        self.positional = positional_module(positional, max_len, d_model)
         self.encoder = TransformerEncoder(n_layers, d_model, n_heads, d_ff, norm_first)
         self.head = nn.Linear(d_model, n_classes)
 

@@ -16,10 +16,9 @@ from torch import nn
 
 from models.checkpoint import save_checkpoint
 from models.engine import StepContext, StepOutput, TrainConfig, Trainer
-from models.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
+from models.positional import positional_module
 
 IGNORE_INDEX = -100
-POSITIONAL_KINDS = ("learned", "sinusoidal", "none")
 
 
 @dataclass(frozen=True)
@@ -50,15 +49,9 @@ class TinyOrderModel(nn.Module):
 
     def __init__(self, vocab_size: int, max_len: int, d_model: int = 32, n_heads: int = 2, positional: str = "learned"):
         super().__init__()
-        if positional not in POSITIONAL_KINDS:
-            raise ValueError(f"positional must be one of {POSITIONAL_KINDS}, got {positional!r}")
         self.positional_kind = positional
         self.embed = nn.Embedding(vocab_size, d_model)
-        self.positional = {
-            "learned": lambda: LearnedPositionalEmbedding(max_len, d_model, init_std=0.5),
-            "sinusoidal": lambda: SinusoidalPositionalEncoding(max_len, d_model),
-            "none": nn.Identity,
-        }[positional]()
+        self.positional = positional_module(positional, max_len, d_model)
         self.encoder = nn.TransformerEncoderLayer(
             d_model, n_heads, dim_feedforward=2 * d_model, dropout=0.0, batch_first=True
         )

@@ -126,3 +126,17 @@ class LearnedPositionalEmbedding(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.encoding(x.shape[1])
+
+
+POSITIONAL_KINDS = ("sinusoidal", "learned", "none")
+
+
+def positional_module(kind: str, max_len: int, d_model: int, learned_init_std: float = 0.5) -> nn.Module:
+    """The module that adds p_t to the token embeddings: sinusoidal, learned, or none (identity)."""
+    if kind == "sinusoidal":
+        return SinusoidalPositionalEncoding(max_len, d_model)
+    if kind == "learned":
+        return LearnedPositionalEmbedding(max_len, d_model, init_std=learned_init_std)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"positional encoding must be one of {POSITIONAL_KINDS}, got {kind!r}")

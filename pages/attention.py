@@ -8,6 +8,7 @@ import torch
 from models import attention_tasks as tasks
 from models.attention import self_attention_steps
 from models.engine import Trainer
+from models.positional import POSITIONAL_KINDS
 from pages import _ui
 from viz.attention import (
     annotated_matrix,
@@ -170,7 +171,7 @@ with heads_tab, _ui.user_errors():
 
     st.subheader("Train it yourself")
     col_pe, col_layers, col_heads, col_steps, col_lr = st.columns(5)
-    kind = col_pe.selectbox("Positional encoding", tasks.POSITIONAL_KINDS, key="attn_train_pe", bind="query-params")
+    kind = col_pe.selectbox("Positional encoding", POSITIONAL_KINDS, key="attn_train_pe", bind="query-params")
     n_layers = col_layers.slider("Layers", 1, 4, 2, key="attn_train_layers", bind="query-params")
     n_heads = col_heads.select_slider("Heads", [1, 2, 3, 4, 8], value=2, key="attn_train_heads", bind="query-params")
     steps = col_steps.slider("Steps", 50, 3000, run.recipe.steps, step=50, key="attn_train_steps", bind="query-params")

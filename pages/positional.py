@@ -7,6 +7,7 @@ from models import order_task
 from models.checkpoint import load_weights
 from models.engine import TrainConfig, Trainer
 from models.positional import (
+    POSITIONAL_KINDS,
     offset_profile,
     offset_similarity,
     positional_similarity,
@@ -116,7 +117,7 @@ with learned_tab, _ui.user_errors():
     st.subheader("Train it yourself")
     col_kind, col_steps, col_lr = st.columns(3)
     kind = col_kind.selectbox(
-        "Positional encoding", order_task.POSITIONAL_KINDS, key="pe_train_kind", bind="query-params"
+        "Positional encoding", POSITIONAL_KINDS, index=1, key="pe_train_kind", bind="query-params"
     )
     steps = col_steps.slider("Steps", 50, 3000, 600, step=50, key="pe_train_steps", bind="query-params")
     lr = col_lr.select_slider(

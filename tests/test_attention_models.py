@@ -20,17 +20,6 @@ from models.attention_tasks import DEFAULTS, ModelConfig, ToyTask, build_model
 from models.vit import ViT, ViTConfig, integrated_gradients, patchify
 
 
-def _copy_into(ours: MultiHeadSelfAttention, reference: nn.MultiheadAttention) -> None:
-    w_q, w_k, w_v = reference.in_proj_weight.detach().chunk(3)
-    b_q, b_k, b_v = reference.in_proj_bias.detach().chunk(3)
-    with torch.no_grad():
-        for proj, w, b in ((ours.q_proj, w_q, b_q), (ours.k_proj, w_k, b_k), (ours.v_proj, w_v, b_v)):
-            proj.weight.copy_(w)
-            proj.bias.copy_(b)
-        ours.out_proj.weight.copy_(reference.out_proj.weight)
-        ours.out_proj.bias.copy_(reference.out_proj.bias)
-
-
 def test_sdpa_matches_torch_with_and_without_mask():
     torch.manual_seed(0)
     q, k, v = torch.randn(2, 3, 5, 8), torch.randn(2, 3, 7, 8), torch.randn(2, 3, 7, 4)
@@ -58,7 +47,7 @@ def test_multi_head_matches_nn_multihead_attention(use_mask):
     torch.manual_seed(1)
     reference = nn.MultiheadAttention(16, 4, batch_first=True)
     ours = MultiHeadSelfAttention(16, 4)
-    _copy_into(ours, reference)
+    ours.load_torch_weights(reference)
     x = torch.randn(3, 6, 16)
     mask = torch.ones(6, 6, dtype=torch.bool).tril() if use_mask else None
     y, weights = ours(x, mask)
@@ -94,7 +83,7 @@ def test_encoder_block_matches_torch_encoder_layer(norm_first):
     torch.manual_seed(3)
     ours = EncoderBlock(16, 4, 32, norm_first=norm_first).eval()
     reference = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True, norm_first=norm_first).eval()
-    _copy_into(ours.attention, reference.self_attn)
+    ours.attention.load_torch_weights(reference.self_attn)
     with torch.no_grad():
         for mine, theirs in (
             (ours.ffn.linear1, reference.linear1),
