@@ -20,7 +20,7 @@ from viz.attention import (
     query_attention_figure,
     token_attribution_figure,
 )
-from viz.training import training_curves
+from viz.training import history_curves
 
 LECTURE_FIGURE = {"attn_words": "the cat sat on the mat", "attn_d": 4, "attn_pe": False, "attn_task": "reverse"}
 
@@ -197,7 +197,7 @@ with heads_tab, _ui.user_errors():
         history = trainer.history
         title = f"{name.replace('_', ' ')} with {trainer.model.positional_kind} PE"
         _ui.show_figure(
-            training_curves(history.column("step"), history.column("loss"), history.column("accuracy"), title=title),
+            history_curves(history, "accuracy", title),
             key="attn_train_curves",
         )
         live = tasks.attention_maps(trainer.model, task, tokens)

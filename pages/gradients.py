@@ -20,7 +20,7 @@ from viz.gradients import (
     jacobian_heatmap,
     probe_heatmap,
 )
-from viz.training import training_curves
+from viz.training import history_curves
 
 ACTIVATIONS = list(g.NONLINEARITIES)
 SCALINGS = {"singular": "largest singular value beta_w", "radius": "spectral radius"}
@@ -263,12 +263,7 @@ with train_tab, _ui.user_errors():
                 key="gr_gradnorm",
             )
         with right:
-            curves = training_curves(
-                history.column("step"),
-                history.column("loss"),
-                history.column("accuracy"),
-                title=f"Recall of the first symbol (chance {run.chance:.0%})",
-            )
+            curves = history_curves(history, "accuracy", f"Recall of the first symbol (chance {run.chance:.0%})")
             _ui.show_figure(curves, key="gr_curves")
         _ui.export_buttons(
             "gradients_training",

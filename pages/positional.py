@@ -22,7 +22,7 @@ from viz.positional import (
     offset_profile_figure,
     similarity_heatmap,
 )
-from viz.training import training_curves
+from viz.training import history_curves
 
 LECTURE_FIGURE = {"pe_d": 128, "pe_len": 50, "pe_base": 10000.0}
 
@@ -135,14 +135,8 @@ with learned_tab, _ui.user_errors():
         return Trainer(model, order_task.offset_copy_step, task.sample, config, device=_ui.device())
 
     def render(trainer: Trainer) -> None:
-        history = trainer.history
-        curves = training_curves(
-            history.column("step"),
-            history.column("loss"),
-            history.column("accuracy"),
-            title=f"Offset copy with {trainer.model.positional_kind} positional encoding",
-        )
-        _ui.show_figure(curves, key="pe_train_curves")
+        title = f"Offset copy with {trainer.model.positional_kind} positional encoding"
+        _ui.show_figure(history_curves(trainer.history, "accuracy", title), key="pe_train_curves")
         table = trainer.model.positional_table(task.length)
         if table is not None and trainer.model.positional_kind == "learned":
             figure = learned_vs_sinusoidal(table.cpu().numpy(), sinusoid_table, f"learned (step {trainer.step})")

@@ -22,7 +22,7 @@ from viz.rnn import (
     step_regression,
     trajectory_figure,
 )
-from viz.training import training_curves
+from viz.training import history_curves
 
 CELL_NAMES = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}
 HIDDEN_SIZES = [4, 8, 16, 32, 64, 128, 256]
@@ -319,7 +319,7 @@ with _ui.user_errors():
         history = trainer.history
         title = f"{CELL_NAMES[trainer.model.body.cell]} on {lab_task.title}"
         _ui.show_figure(
-            training_curves(history.column("step"), history.column("loss"), history.column("accuracy"), title=title),
+            history_curves(history, "accuracy", title),
             key="rnn_train_curves",
         )
 

@@ -31,7 +31,7 @@ from viz.segmentation import (
     head_attention,
     receptive_field_figure,
 )
-from viz.training import training_curves
+from viz.training import history_curves
 
 SIZE = 64
 N_VALIDATION = 64
@@ -241,7 +241,7 @@ with train_tab:
     def render(trainer) -> None:
         history = trainer.history
         title = f"{LABELS[trainer.model.architecture]} (depth {trainer.model.depth}) on the {train_task} task"
-        curves = training_curves(history.column("step"), history.column("loss"), history.column("dice"), "Dice", title)
+        curves = history_curves(history, "dice", title, "Dice")
         _ui.show_figure(curves, "seg_train_curves")
         live = analyse(trainer.model, sample.image)
         attention = None

@@ -6,7 +6,7 @@ from models import vit
 from models.engine import Trainer
 from pages import _ui
 from viz.attention import attribution_figure, patches_figure, vit_attention_figure
-from viz.training import training_curves
+from viz.training import history_curves
 
 WHY_THEY_DIFFER = (
     "**Why they differ.** Attention says where the CLS token *reads* from in each layer: it mixes token vectors "
@@ -103,7 +103,7 @@ with _ui.user_errors():
         history = trainer.history
         title = f"ViT with {patch} x {patch} patches on 8 x 8 digits"
         _ui.show_figure(
-            training_curves(history.column("step"), history.column("loss"), history.column("accuracy"), title=title),
+            history_curves(history, "accuracy", title),
             key="vit_train_curves",
         )
         if trainer.done:

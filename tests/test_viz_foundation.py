@@ -3,6 +3,7 @@
 import numpy as np
 import plotly.graph_objects as go
 
+from models.engine import MetricHistory, StepMetrics
 from models.positional import positional_similarity, sinusoidal_encoding, sinusoidal_encoding_2d
 from viz.positional import (
     cosine_similarity,
@@ -13,7 +14,7 @@ from viz.positional import (
     similarity_heatmap,
 )
 from viz.style import decimate, presenter
-from viz.training import training_curves
+from viz.training import history_curves, training_curves
 
 
 def heatmaps(fig):
@@ -80,6 +81,16 @@ def test_training_curves_log_loss_and_metric_axis():
     assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.title.text == "accuracy"
     for trace in fig.data:
         assert np.isfinite(np.asarray(trace.y, dtype=float)).all()
+
+
+def test_history_curves_draw_an_engine_run():
+    history = MetricHistory(capacity=100)
+    for step in range(1, 6):
+        history.append(StepMetrics(step=step, loss=1.0 / step, grad_norm=1.0, metrics={"dice": step / 5}))
+    fig = history_curves(history, "dice", "run", "Dice")
+    assert [trace.name for trace in fig.data] == ["loss", "Dice"]
+    np.testing.assert_array_equal(fig.data[0].x, np.arange(1, 6))
+    np.testing.assert_allclose(fig.data[1].y, np.arange(1, 6) / 5)
 
 
 def test_decimate_and_presenter_fonts():

@@ -6,6 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from models.engine import MetricHistory
 from viz.style import finish
 
 
@@ -28,3 +29,10 @@ def training_curves(
     positive = loss[np.isfinite(loss) & (loss > 0)]
     fig.update_yaxes(title_text="loss", type="log" if positive.size else "linear", secondary_y=False)
     return finish(fig, title, x_title="optimizer step", height=360)
+
+
+def history_curves(history: MetricHistory, metric: str, title: str, metric_label: str | None = None) -> go.Figure:
+    """:func:`training_curves` of an engine run: its loss and the task metric ``metric`` over its steps."""
+    return training_curves(
+        history.column("step"), history.column("loss"), history.column(metric), metric_label or metric, title
+    )
