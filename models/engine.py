@@ -199,21 +199,17 @@ class Trainer:
         self.status = "running"
         self.model.train()
         chunk = []
-        for _ in range(n_steps or self.config.chunk_size):
+        for _ in range(min(n_steps or self.config.chunk_size, self.config.steps - self.step)):
             if self._stop_requested.is_set():
                 self._finish("stopped", f"stopped by the user at step {self.step}")
-                break
-            if self.step >= self.config.steps:
-                self._finish("finished", f"finished {self.step} steps")
                 break
             metrics = self._train_step()
             if metrics is None:
                 self._recover()
                 break
             chunk.append(metrics)
-        else:
-            if self.step >= self.config.steps:
-                self._finish("finished", f"finished {self.step} steps")
+        if not self.done and self.step >= self.config.steps:
+            self._finish("finished", f"finished {self.step} steps")
         return chunk
 
     def run_for(self, seconds: float) -> list[StepMetrics]:
@@ -248,14 +244,13 @@ class Trainer:
         if not math.isfinite(loss_value):
             self.stop_reason = f"loss became {loss_value} at step {self.step + 1}"
             return None
+        self._remember_good_weights()
         output.loss.backward()
         max_norm = self.config.clip_norm if self.config.clip_norm is not None else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self._parameters, max_norm).item()
         if not math.isfinite(grad_norm):
             self.stop_reason = f"gradient norm became {grad_norm} at step {self.step + 1}"
             return None
-        self._remember_good_weights()
-        self._last_good_step = self.step
         self.optimizer.step()
         self.step += 1
         metrics = StepMetrics(
@@ -272,13 +267,14 @@ class Trainer:
         return metrics
 
     def _remember_good_weights(self) -> None:
-        """Copy the weights that just produced a finite loss and gradient (preallocated, no graph)."""
+        """Copy the weights that just produced a finite loss (into preallocated buffers, no graph)."""
         with torch.no_grad():
             for saved, parameter in zip(self._last_good, self._parameters, strict=True):
                 saved.copy_(parameter)
+        self._last_good_step = self.step
 
     def _recover(self) -> None:
-        """After a non-finite loss, go back to the last weights whose loss was finite."""
+        """After a non-finite loss or gradient, go back to the last weights whose loss was finite."""
         with torch.no_grad():
             for saved, parameter in zip(self._last_good, self._parameters, strict=True):
                 parameter.copy_(saved)

@@ -138,3 +138,22 @@ def test_history_is_bounded_and_spans_the_whole_run():
 def test_bad_config_raises_a_clear_value_error(field, value):
     with pytest.raises(ValueError):
         TrainConfig(**{field: value}).validate()
+
+
+def test_a_non_finite_gradient_keeps_the_weights_whose_loss_was_finite():
+    trainer = make_trainer(steps=50, chunk_size=10)
+    trainer.step_fn = lambda model, batch, context: _nan_gradient_at(4, model, batch, context)
+    trainer.run()
+    before_step_5 = trainer.history.entries[-1]
+    assert trainer.status == "diverged" and trainer.step == 4 and before_step_5.step == 4
+    assert "gradient norm became nan at step 5" in trainer.stop_reason
+    assert "restored the weights of step 4" in trainer.stop_reason
+
+
+def _nan_gradient_at(step, model, batch, context):
+    """A finite loss whose gradient is NaN: d/dw of sqrt(|w - w|) at 0."""
+    output = regression_step(model, batch, context)
+    if context.step == step:
+        weight = model.weight.sum()
+        output.loss = output.loss + (weight - weight.detach()).abs().sqrt()
+    return output
