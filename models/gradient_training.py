@@ -1,6 +1,6 @@
 """Gradients during training: the RNN lab's models on its long-range task, with clipping and truncation.
 
-The task is :class:`models.sequence_tasks.FirstSymbolRecall`: read a symbol, then ``gap`` distractors,
+The task is :class:`models.sequence_tasks.MarkedRecall`: read a marked symbol, then ``gap`` distractors,
 output the first symbol. The loss sits at the last step, so dL/dh_k is the gradient that has travelled
 t - k = gap - k steps back through time: the engine records ||dL/dh_k|| for every k ("probes").
 """
@@ -19,31 +19,12 @@ from models.checkpoint import save_checkpoint
 from models.engine import StepContext, StepOutput, TrainConfig, Trainer
 from models.gradients import gated_profile
 from models.rnn import CELLS, RecurrentModel
-from models.sequence_tasks import FirstSymbolRecall
+from models.sequence_tasks import MarkedRecall
 
 OPTIMIZERS = ("sgd", "adam")
 MAX_GAP = 200
 MAX_STEPS = 5000
 PROBE = "h"
-
-
-@dataclass(frozen=True)
-class MarkedRecall(FirstSymbolRecall):
-    """The RNN lab's first-symbol recall with one extra input channel that marks the first step.
-
-    Without the marker a network must also discover which step came first from its zero initial state;
-    with it the task is purely "remember x_1 across the gap", the long-range dependency of the lecture.
-    """
-
-    @property
-    def input_size(self) -> int:
-        return self.n_symbols + 1
-
-    def sample(self, step: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = super().sample(step, generator)  # (B, T, K), (B,)
-        marker = torch.zeros(*x.shape[:2], 1)
-        marker[:, 0] = 1.0
-        return torch.cat([x, marker], dim=-1), y  # (B, T, K + 1)
 
 
 @dataclass(frozen=True)

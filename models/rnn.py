@@ -103,6 +103,30 @@ class RecurrentNet(nn.Module):
             if name.startswith("bias_"):
                 bias[H : 2 * H] = value / 2
 
+    @torch.no_grad()
+    def chrono_init(self, max_span: int) -> None:
+        """Chrono initialisation (Tallec & Ollivier, 2018) for dependencies up to ``max_span`` steps.
+
+        Each unit's keep-gate bias is log(u), u ~ U(1, max_span - 1): the LSTM forget gate f_t and the
+        GRU keep gate 1 - z_t start at sigma(log u) = 1 - 1/(1 + u), a memory of about u steps. The LSTM
+        input gate i_t starts at the opposite bias, so distractors are barely written into C_t. Units get
+        time scales spread from 1 to ``max_span`` steps. The bias is split equally between b_U and b_W.
+        """
+        if self.cell == "rnn":
+            raise ValueError("chrono initialisation needs a gated cell (LSTM or GRU)")
+        if max_span < 3:
+            raise ValueError(f"chrono initialisation needs a span of at least 3 steps, got {max_span}")
+        H = self.hidden_size
+        for name, bias in self.rnn.named_parameters():
+            if not name.startswith("bias_ih"):
+                continue
+            keep = torch.log1p(torch.rand(H) * (max_span - 2))  # log U(1, max_span - 1)
+            paired = getattr(self.rnn, name.replace("bias_ih", "bias_hh"))
+            for half in (bias, paired):
+                half[H : 2 * H] = keep / 2
+                if self.cell == "lstm":
+                    half[:H] = -keep / 2
+
     @property
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1

@@ -9,6 +9,7 @@ which honours ``ctx.tbptt_window``.
 - :class:`SumComparison`: is sum_t x_t[0] > sum_t x_t[1]? (the lecture's many-to-one example).
 - :class:`FirstSymbolRecall`: read a symbol, then ``gap`` random distractor symbols, output the first
   symbol (a long-range dependency: a vanilla RNN fails as the gap grows, LSTM/GRU do not).
+- :class:`MarkedRecall`: the same with a channel marking step 1 (the RNN and gradient labs' long-range task).
 - :class:`AddingProblem`: add the two marked numbers of a long sequence (Hochreiter & Schmidhuber).
 """
 
@@ -108,6 +109,25 @@ class FirstSymbolRecall:
     def sample(self, step: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         symbols = torch.randint(self.n_symbols, (self.batch_size, self.length), generator=generator)
         return F.one_hot(symbols, self.n_symbols).float(), symbols[:, 0]  # (B, T, K), (B,)
+
+
+@dataclass(frozen=True)
+class MarkedRecall(FirstSymbolRecall):
+    """First-symbol recall with one extra input channel that marks the first step.
+
+    Without the marker a network must also discover which step came first from its zero initial state;
+    with it the task is purely "remember x_1 across the gap", the long-range dependency of the lecture.
+    """
+
+    @property
+    def input_size(self) -> int:
+        return self.n_symbols + 1
+
+    def sample(self, step: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = super().sample(step, generator)  # (B, T, K), (B,)
+        marker = torch.zeros(*x.shape[:2], 1)
+        marker[:, 0] = 1.0
+        return torch.cat([x, marker], dim=-1), y  # (B, T, K + 1)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ PRESETS = {
     "'deep' => adj": {"rnn_task": "pos", "rnn_cell": "lstm", "rnn_hidden": 64, "rnn_word": "deep"},
     "Computing sum": {"rnn_task": "running_sum", "rnn_cell": "lstm", "rnn_hidden": 32, "rnn_length": 10},
     "Sum comparison": {"rnn_task": "sum_comparison", "rnn_cell": "lstm", "rnn_hidden": 32, "rnn_length": 10},
-    "Long range: RNN vs GRU": {
+    "Long range: RNN vs LSTM": {
         "rnn_task": "recall_long",
         "rnn_cell": "rnn",
         "rnn_hidden": 32,
@@ -152,6 +152,14 @@ def current_model():
 with _ui.user_errors():
     model, source = current_model()
     st.info(f"{CELL_NAMES[cell]} on *{lab_task.title}*: {source}.", icon=":material/memory:")
+    if "gap" in task_params:
+        st.caption(
+            f"Input: symbol A-D one-hot plus a channel that marks step 1; the answer is the first symbol, "
+            f"read after {gap} random distractors (chance 25%). LSTM and GRU start with the chrono "
+            f"initialisation: each unit's forget (GRU: keep) gate bias is log u, u ~ U(1, {gap}), so its memory "
+            "starts at about u steps, and the LSTM input gate starts nearly closed. The vanilla RNN has no gate "
+            "to set: its gradient through W shrinks with every step of the gap."
+        )
     examples = rnn_lab.display_examples(task_name, task=task)
     trace = rnn_lab.trace_examples(model, examples)
     lengths = examples.lengths.tolist() if examples.lengths is not None else [examples.x.shape[1]] * len(examples.names)

@@ -61,7 +61,7 @@ def test_deep_bidirectional_net_without_checkpoint_shows_an_untrained_view():
 
 def test_lecture_presets_set_the_task():
     at = open_page(PAGE, rnn_task="recall")
-    at.button(key="rnn_p_Long range: RNN vs GRU").click().run()
+    at.button(key="rnn_p_Long range: RNN vs LSTM").click().run()
     assert_clean(at)
     assert at.session_state["rnn_task"] == "recall_long" and at.session_state["rnn_gap"] == 120
     assert "vanilla RNN" in at.info[0].value and "pretrained (" in at.info[0].value

@@ -147,3 +147,28 @@ def test_bad_inputs_raise_value_error():
         net(torch.randn(2, 4, 2), detach_every=2)
     with pytest.raises(ValueError, match="lengths"):
         net(torch.randn(2, 4, 2), lengths=torch.tensor([5, 1]))
+
+
+@pytest.mark.parametrize(("cell", "layers", "bidirectional"), [("lstm", 2, True), ("gru", 1, False)])
+def test_chrono_init_spreads_gate_memories_over_the_span(cell, layers, bidirectional):
+    """Tallec & Ollivier: keep-gate bias log u with u in [1, span - 1]; the LSTM input gate gets -log u."""
+    torch.manual_seed(0)
+    net = RecurrentNet(cell, input_size=3, hidden_size=64, num_layers=layers, bidirectional=bidirectional)
+    net.chrono_init(100)
+    H = net.hidden_size
+    for name, b_U in net.rnn.named_parameters():
+        if not name.startswith("bias_ih"):
+            continue
+        total = b_U + getattr(net.rnn, name.replace("bias_ih", "bias_hh"))
+        keep = total[H : 2 * H]
+        assert keep.min() >= 0 and keep.max() <= torch.log(torch.tensor(99.0)) + 1e-6
+        assert keep.max() - keep.min() > 2  # time scales spread over the span, not one value
+        if cell == "lstm":
+            torch.testing.assert_close(total[:H], -keep)
+
+
+def test_chrono_init_needs_a_gate():
+    with pytest.raises(ValueError, match="gated cell"):
+        RecurrentNet("rnn", 3, 8).chrono_init(50)
+    with pytest.raises(ValueError, match="at least 3"):
+        RecurrentNet("lstm", 3, 8).chrono_init(2)
