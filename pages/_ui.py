@@ -180,12 +180,13 @@ def live_training(
     responsive and the Stop button acts between ticks. ``make_trainer`` may raise ``ValueError`` (bad
     settings): the message is shown and nothing else changes.
     """
-    state_key = f"{key}_trainer"
+    state_key, refresh_key = f"{key}_trainer", f"{key}_refresh"
     if st.button(start_label, key=f"{key}_start", type="primary", icon=":material/play_arrow:"):
         with user_errors():
             st.session_state[state_key] = make_trainer()
     trainer: Trainer | None = st.session_state.get(state_key)
     running = trainer is not None and not trainer.done
+    in_full_run = {"value": True}  # the fragment's own reruns see False
 
     @st.fragment(run_every=TICK_SECONDS if running else None)
     def panel() -> None:
@@ -199,11 +200,24 @@ def live_training(
         st.progress(min(current.step / current.config.steps, 1.0), text=f"step {current.step} / {current.config.steps}")
         render(current)
         _status_message(current)
-        if was_running and current.done:
-            st.rerun()
+        if (was_running and current.done) or st.session_state.pop(refresh_key, False):
+            _refresh_page(refresh_key, in_full_run["value"])
 
     panel()
+    in_full_run["value"] = False
     return st.session_state.get(state_key)
+
+
+def _refresh_page(refresh_key: str, in_full_run: bool) -> None:
+    """Redraw the whole page once a run has ended (the views above the panel show its model).
+
+    From the fragment's own tick, rerun the app now. In a full run, rerunning would drop the widget event
+    that started it (a click on another button further down the page), so the next tick does it.
+    """
+    if in_full_run:
+        st.session_state[refresh_key] = True
+    else:
+        st.rerun()
 
 
 def _status_message(trainer: Trainer) -> None:
