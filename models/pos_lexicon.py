@@ -159,6 +159,31 @@ class PartOfSpeech:
         return one_hot(index[pick, : int(chosen.max())]), labels[pick], chosen
 
 
+@dataclass(frozen=True)
+class WordLesson:
+    """Training batches with ``copies`` copies of one labelled ``word`` among random training words."""
+
+    word: str
+    label: int
+    copies: int = 8
+    batch_size: int = 128
+    mapping = "many_to_one"
+    kind = "classification"
+
+    def __post_init__(self):
+        clean_word(self.word)
+        if not 0 <= self.label < len(CLASSES):
+            raise ValueError(f"class must be one of {CLASSES}, got index {self.label}")
+        if not 1 <= self.copies < self.batch_size:
+            raise ValueError(f"copies must be between 1 and {self.batch_size - 1}, got {self.copies}")
+
+    def sample(self, step: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        words, labels = split("train")
+        pick = torch.randint(len(words), (self.batch_size - self.copies,), generator=generator)
+        x, lengths = encode_words([words[i] for i in pick.tolist()] + [self.word] * self.copies)
+        return x, torch.cat([labels[pick], torch.full((self.copies,), self.label)]), lengths
+
+
 @torch.no_grad()
 def accuracy(model: nn.Module, name: str = "test", batch_size: int = 2048) -> float:
     """Accuracy of ``model`` on the whole ``name`` split."""
@@ -175,12 +200,19 @@ def accuracy(model: nn.Module, name: str = "test", batch_size: int = 2048) -> fl
     return correct / len(labels)
 
 
-def suffix_classes(word: str, length: int = 3) -> tuple[str, dict[str, int]]:
-    """How the training words that end like ``word`` (its last ``length`` letters) are labelled."""
+def same_ending(word: str, length: int = 3) -> tuple[str, list[tuple[str, str]]]:
+    """The training words other than ``word`` that end in its last ``length`` letters, with their classes."""
     suffix = word[-length:]
     words, labels = split("train")
+    return suffix, [
+        (w, CLASSES[y]) for w, y in zip(words, labels.tolist(), strict=True) if w.endswith(suffix) and w != word
+    ]
+
+
+def suffix_classes(word: str, length: int = 3) -> tuple[str, dict[str, int]]:
+    """How the training words that end like ``word`` (its last ``length`` letters) are labelled."""
+    suffix, neighbours = same_ending(word, length)
     counts = dict.fromkeys(CLASSES, 0)
-    for w, y in zip(words, labels.tolist(), strict=True):
-        if w.endswith(suffix) and w != word:
-            counts[CLASSES[y]] += 1
+    for _, label in neighbours:
+        counts[label] += 1
     return suffix, counts

@@ -7,6 +7,7 @@ and ``bench/bench_rnn.py`` check those).
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from models.rnn import CELLS, ModelTrace, RecurrentModel
 from models.sequence_tasks import FirstSymbolRecall, MarkedRecall, RunningSum, SumComparison, task_step
 
 EVAL_SEED = 12345
+MAX_NEIGHBOURS = 16
 EVAL_SIZE = 1024
 
 
@@ -368,6 +370,57 @@ def predict_word(model: RecurrentModel, text: str, target: int | None = None, n_
         target=target,
         delta=float(delta.abs().max()),
         in_lexicon=pos_lexicon.load_lexicon().get(word),
+    )
+
+
+@dataclass
+class Lesson:
+    """What teaching one word did: its class probabilities, the held-out accuracy and the predictions for
+    the training words that end like it, each before and after."""
+
+    word: str
+    label: int
+    before: np.ndarray
+    after: np.ndarray
+    test_accuracy: tuple[float, float]
+    neighbours: list[tuple[str, str, str, str]]  # (word, lexicon class, predicted before, predicted after)
+
+
+def _predicted_classes(model: RecurrentModel, words: list[str]) -> list[str]:
+    if not words:
+        return []
+    device = next(model.parameters()).device
+    x, lengths = pos_lexicon.encode_words(words)
+    model.eval()
+    with torch.no_grad():
+        logits = model(x.to(device), lengths=lengths)
+    return [pos_lexicon.CLASSES[int(i)] for i in logits.argmax(-1).cpu()]
+
+
+def teach_word(
+    model: RecurrentModel, text: str, label: int, steps: int = 60, copies: int = 8, lr: float = 1e-3, seed: int = 0
+) -> tuple[RecurrentModel, Lesson]:
+    """Fine-tune a copy of ``model`` with ``copies`` copies of the word (class ``label``) in every batch of
+    training words, and report what changed (``model`` is not modified)."""
+    word, _ = pos_lexicon.clean_word(text)
+    lesson_task = pos_lexicon.WordLesson(word, label, copies)
+    taught = copy.deepcopy(model)
+    _, neighbours = pos_lexicon.same_ending(word)
+    neighbour_words = [w for w, _ in neighbours[:MAX_NEIGHBOURS]]
+    before = _predicted_classes(model, neighbour_words)
+    config = TrainConfig(steps=steps, lr=lr, clip_norm=1.0, seed=seed)
+    trainer = Trainer(taught, task_step("classification"), lesson_task.sample, config)
+    trainer.run()
+    if trainer.status == "diverged":
+        raise ValueError(f"the lesson diverged: {trainer.stop_reason}")
+    after = _predicted_classes(taught, neighbour_words)
+    return taught, Lesson(
+        word=word,
+        label=label,
+        before=predict_word(model, word).probabilities,
+        after=predict_word(taught, word).probabilities,
+        test_accuracy=(pos_lexicon.accuracy(model), pos_lexicon.accuracy(taught)),
+        neighbours=[(w, c, b, a) for (w, c), b, a in zip(neighbours, before, after, strict=False)],
     )
 
 

@@ -17,6 +17,7 @@ from viz.rnn import (
     comparison_curves,
     gates_figure,
     hidden_heatmap,
+    lesson_bars,
     probability_bars,
     step_probabilities,
     step_regression,
@@ -149,6 +150,67 @@ def current_model():
     return model, "untrained (random weights): no pretrained model for these settings, press Train live"
 
 
+def with_article(noun: str) -> str:
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
+def teach_panel(model, result, classes: list[str]) -> None:
+    """Fine-tune a copy of the model on the typed word and show what the lesson changed."""
+    st.markdown("#### Teach it this word")
+    default = classes.index(result.in_lexicon) if result.in_lexicon else int(result.probabilities.argmax())
+    c1, c2 = st.columns([1, 2])
+    label = c1.selectbox(
+        "Its class", range(len(classes)), default, format_func=classes.__getitem__, key="rnn_teach_class"
+    )
+    if c2.button(
+        f"Teach: '{result.word}' is {with_article(classes[label])}", key="rnn_teach", icon=":material/school:"
+    ):
+        with st.spinner("Fine-tuning a copy of the model..."):
+            taught, lesson = rnn_lab.teach_word(model, result.word, label, seed=_ui.global_seed())
+        st.session_state["rnn_lesson"] = (signature, taught, lesson)
+    stored = st.session_state.get("rnn_lesson")
+    if stored is None or stored[0] != signature or stored[2].word != result.word:
+        st.caption(
+            "A lesson fine-tunes a copy of the model for 60 steps; each batch of 128 training words holds 8 "
+            "copies of this word. The model above is left as it is."
+        )
+        return
+    _, taught, lesson = stored
+    taught_result = rnn_lab.predict_word(taught, lesson.word, target=lesson.label)
+    name = classes[lesson.label]
+    l1, l2 = st.columns(2)
+    with l1:
+        _ui.show_figure(
+            lesson_bars(lesson.before, lesson.after, classes, f"'{lesson.word}' before and after the lesson"),
+            key="rnn_lesson_probs",
+        )
+    with l2:
+        _ui.show_figure(
+            attribution_bars(
+                list(lesson.word),
+                taught_result.attributions,
+                name,
+                f"After the lesson: which letters make '{lesson.word}' {with_article(name)}?",
+            ),
+            key="rnn_lesson_attr",
+        )
+    before, after = lesson.test_accuracy
+    st.metric("Held-out accuracy after the lesson", f"{after:.1%}", f"{100 * (after - before):+.1f} points")
+    if lesson.neighbours:
+        changed = sum(b != a for _, _, b, a in lesson.neighbours)
+        st.markdown(
+            f"Training words that end like '{lesson.word}': {changed} of {len(lesson.neighbours)} changed "
+            "their predicted class. A network that reads spelling generalises from one example to its neighbours."
+        )
+        st.dataframe(
+            [
+                {"word": w, "lexicon": c, "predicted before": b, "predicted after": a, "changed": b != a}
+                for w, c, b, a in lesson.neighbours
+            ],
+            hide_index=True,
+        )
+
+
 with _ui.user_errors():
     model, source = current_model()
     st.info(f"{CELL_NAMES[cell]} on *{lab_task.title}*: {source}.", icon=":material/memory:")
@@ -260,11 +322,17 @@ with _ui.user_errors():
             st.button("Switch to the part-of-speech task", on_click=apply_preset, args=("'deep' => adj",))
         else:
             text = st.text_input("Your word (letters a-z)", max_chars=500, key="rnn_word", bind="query-params")
+            classes = list(pos_lexicon.CLASSES)
+            explain = st.selectbox(
+                "Explain the class",
+                [None, *range(len(classes))],
+                format_func=lambda k: "the predicted one" if k is None else classes[k],
+                key="rnn_explain",
+            )
             with _ui.user_errors():
-                result = rnn_lab.predict_word(model, text)
+                result = rnn_lab.predict_word(model, text, target=explain)
                 for note in result.notes:
                     st.caption(f"Note: {note}.")
-                classes = list(pos_lexicon.CLASSES)
                 known = f"the lexicon says **{result.in_lexicon}**" if result.in_lexicon else "not in the lexicon"
                 split_name = "test (held out)" if pos_lexicon.is_test_word(result.word) else "training"
                 if result.in_lexicon:
@@ -280,12 +348,13 @@ with _ui.user_errors():
                         key="rnn_word_probs",
                     )
                 with w2:
+                    explained = classes[result.target]
                     _ui.show_figure(
                         attribution_bars(
                             list(result.word),
                             result.attributions,
-                            classes[result.target],
-                            f"Which letters make '{result.word}' a {classes[result.target]}? (Integrated Gradients)",
+                            explained,
+                            f"Which letters make '{result.word}' {with_article(explained)}? (Integrated Gradients)",
                         ),
                         key="rnn_word_attr",
                     )
@@ -307,6 +376,7 @@ with _ui.user_errors():
                     f"attributions sum to the change of the '{classes[result.target]}' logit "
                     f"(completeness error {result.delta:.1e})."
                 )
+                teach_panel(model, result, classes)
 
     def make_trainer():
         torch.manual_seed(_ui.global_seed())

@@ -88,3 +88,17 @@ def test_training_controls():
     at.button(key="rnn_cmp_start").click().run()
     assert_clean(at)
     assert at.session_state["rnn_cmp_trainer"].step > 0
+
+
+def test_teaching_a_word_shows_what_the_lesson_changed():
+    at = open_page(PAGE)
+    assert at.selectbox(key="rnn_teach_class").value == 2  # the lexicon's class of "deep": adjective
+    at.button(key="rnn_teach").click().run()
+    assert_clean(at)
+    assert "Held-out accuracy after the lesson" in [m.label for m in at.metric]
+    assert "Training words that end like 'deep'" in _text(at)
+    at.selectbox(key="rnn_explain").set_value(2).run()
+    assert_clean(at)
+    titles = " ".join(chart.proto.spec for chart in at.get("plotly_chart"))
+    assert "Which letters make 'deep' an adjective? (Integrated Gradients)" in titles
+    assert "After the lesson: which letters make 'deep' an adjective?" in titles

@@ -112,6 +112,22 @@ def test_pretrained_checkpoints_load_and_match_their_recorded_metric(task_name):
     assert ASSETS.joinpath(f"rnn_{task_name}_lstm.pt").stat().st_size < 200_000
 
 
+def test_a_lesson_teaches_deep_is_an_adjective_and_leaves_the_model_alone():
+    """The pretrained LSTM calls 'deep' a noun (its training neighbours ending in -eep are mostly nouns); a
+    lesson of 60 fine-tuning steps makes it an adjective and keeps the held-out accuracy within a point."""
+    model, _ = rnn_lab.load_pretrained(ASSETS, "pos", "lstm")
+    original = {name: value.clone() for name, value in model.state_dict().items()}
+    adjective = pos_lexicon.CLASSES.index("adjective")
+    taught, lesson = rnn_lab.teach_word(model, "Deep", adjective)
+    assert lesson.word == "deep" and lesson.before.argmax() != adjective
+    assert lesson.after.argmax() == adjective
+    assert rnn_lab.predict_word(taught, "deep").probabilities.argmax() == adjective
+    assert abs(lesson.test_accuracy[1] - lesson.test_accuracy[0]) < 0.01
+    assert lesson.test_accuracy[0] == pytest.approx(pos_lexicon.accuracy(model))
+    assert all(torch.equal(value, original[name]) for name, value in model.state_dict().items())
+    assert {w for w, *_ in lesson.neighbours} >= {"sheep", "keep", "steep"}
+
+
 @pytest.fixture
 def one_torch_thread():
     """Small RNNs train fastest on one thread; two oversubscribe a shared 2-core machine (bench/bench_rnn.py)."""

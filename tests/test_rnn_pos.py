@@ -105,3 +105,35 @@ def test_suffix_classes_count_training_words_with_the_same_ending():
     assert counts["noun"] == sum(
         1 for w, y in zip(words, labels.tolist(), strict=True) if w.endswith("eep") and y == 0 and w != "deep"
     )
+
+
+def test_word_lesson_batches_hold_the_word_with_its_class():
+    lesson = P.WordLesson("deep", label=2, copies=8, batch_size=32)
+    x, y, lengths = lesson.sample(0, torch.Generator().manual_seed(0))
+    assert x.shape[0] == y.shape[0] == lengths.shape[0] == 32
+    deep, _ = P.encode_words(["deep"])
+    for row in range(24, 32):
+        assert torch.equal(x[row, :4], deep[0]) and y[row] == 2 and lengths[row] == 4
+        assert (x[row, 4:] == 0).all()
+    words, labels = P.split("train")
+    first = P.encode_words([words[0]])[0]
+    assert first.shape[-1] == x.shape[-1] == 26
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"word": "d33p", "label": 2}, "digits"),
+        ({"word": "deep", "label": 4}, "class"),
+        ({"word": "deep", "label": 0, "copies": 0}, "copies"),
+    ],
+)
+def test_word_lesson_refuses_bad_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        P.WordLesson(**kwargs)
+
+
+def test_same_ending_lists_the_other_training_words_with_their_classes():
+    suffix, neighbours = P.same_ending("deep")
+    assert suffix == "eep" and ("sheep", "noun") in neighbours and ("keep", "verb") in neighbours
+    assert all(w.endswith("eep") and w != "deep" for w, _ in neighbours)

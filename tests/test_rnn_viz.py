@@ -89,6 +89,15 @@ def test_predictions_and_attributions():
     assert [t.name for t in reg.data] == ["target", "prediction y_t"]
 
 
+def test_lesson_bars_group_before_and_after_per_class():
+    before, after = np.array([0.7, 0.26, 0.04, 0.0]), np.array([0.25, 0.19, 0.55, 0.01])
+    fig = V.lesson_bars(before, after, ["noun", "verb", "adjective", "adverb"], "deep")
+    assert [t.name for t in fig.data] == ["before the lesson", "after the lesson"]
+    assert list(fig.data[1].y) == pytest.approx(after) and fig.layout.barmode == "group"
+    assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
+    assert _titled(fig) == "deep"
+
+
 def test_comparison_curves_two_traces_per_cell():
     curves = {
         cell: {"step": np.arange(1, 6.0), "loss": np.linspace(1, 0.1, 5), "accuracy": np.linspace(0.2, 1, 5)}

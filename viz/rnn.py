@@ -180,6 +180,23 @@ def probability_bars(probabilities: np.ndarray, classes: list[str], title: str) 
     return finish(fig, title, x_title="class", y_title="probability", height=320)
 
 
+def lesson_bars(before: np.ndarray, after: np.ndarray, classes: list[str], title: str) -> go.Figure:
+    """A word's class probabilities before and after a lesson, side by side per class."""
+    fig = go.Figure()
+    for name, values, opacity in (("before the lesson", before, 0.45), ("after the lesson", after, 1.0)):
+        fig.add_bar(
+            x=list(classes),
+            y=values,
+            name=name,
+            opacity=opacity,
+            marker_color=[CLASS_COLOURS[k % len(CLASS_COLOURS)] for k in range(len(classes))],
+            text=[f"{p:.0%}" for p in values],
+        )
+    fig.update_layout(barmode="group", legend={"orientation": "h", "y": -0.25})
+    fig.update_yaxes(range=[0, 1])
+    return finish(fig, title, x_title="class", y_title="probability", height=340)
+
+
 def attribution_bars(characters: list[str], attributions: np.ndarray, target: str, title: str) -> go.Figure:
     """Integrated-Gradients attribution of each character to the ``target`` class (signed, centred at 0)."""
     limit = _bound(attributions)
