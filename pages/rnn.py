@@ -53,12 +53,43 @@ PRESETS = {
 PRESET_BASE = {"rnn_layers": 1, "rnn_bidir": False, "rnn_nonlin": "tanh"}
 
 
+def task_defaults(task_name: str) -> dict:
+    """The controls at which ``task_name`` has a pretrained model: its hidden size and gap."""
+    chosen = rnn_lab.LAB_TASKS[task_name]
+    return {"rnn_hidden": chosen.hidden_size} | ({"rnn_gap": chosen.params["gap"]} if "gap" in chosen.params else {})
+
+
 def use_task_defaults() -> None:
     """A newly chosen task starts at its pretrained size."""
-    chosen = rnn_lab.LAB_TASKS[st.session_state["rnn_task"]]
-    st.session_state["rnn_hidden"] = chosen.hidden_size
-    if "gap" in chosen.params:
-        st.session_state["rnn_gap"] = chosen.params["gap"]
+    st.session_state.update(task_defaults(st.session_state["rnn_task"]))
+
+
+def set_defaults() -> None:
+    """Defaults for the controls that the URL does not set; a task named in the URL brings its own defaults.
+
+    Bound widgets write their displayed labels into the URL; an option's name is read as its label, and a
+    value that names no option is dropped with a warning (Streamlit would leave the control empty).
+    """
+    labels = {
+        "rnn_task": {task.title: name for name, task in rnn_lab.LAB_TASKS.items()},
+        "rnn_cell": {label: name for name, label in CELL_NAMES.items()},
+    }
+    for key, known in labels.items():
+        by_name = {name: label for label, name in known.items()}
+        if st.query_params.get(key) in by_name:  # a hand-written link may use the name: "?rnn_task=recall_long"
+            st.session_state[key] = st.query_params[key]
+            del st.query_params[key]
+        if key in st.query_params and st.query_params[key] not in known:
+            st.warning(f"The link's {key.removeprefix('rnn_')} '{st.query_params[key]}' is unknown; using the default.")
+            del st.query_params[key]
+    defaults = dict(DEFAULTS)
+    if "rnn_task" in st.query_params:
+        defaults |= task_defaults(labels["rnn_task"][st.query_params["rnn_task"]])
+    elif "rnn_task" in st.session_state:
+        defaults |= task_defaults(st.session_state["rnn_task"])
+    for key, value in defaults.items():
+        if key not in st.query_params:
+            st.session_state.setdefault(key, value)
 
 
 def apply_preset(name: str) -> None:
@@ -79,8 +110,7 @@ for column, name in zip(preset_columns, PRESETS, strict=True):
         f"Lecture: {name}", on_click=apply_preset, args=(name,), icon=":material/slideshow:", key=f"rnn_p_{name}"
     )
 
-for key, value in DEFAULTS.items():
-    st.session_state.setdefault(key, value)
+set_defaults()
 
 c_task, c_cell, c_layers, c_hidden, c_bidir = st.columns([3, 2.6, 1.6, 2, 1.4])
 task_name = c_task.selectbox(

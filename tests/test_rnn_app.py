@@ -1,6 +1,8 @@
 """AppTest of the RNN lab page: pretrained view at once, every task, architectures, typed words, presets, training."""
 
-from tests.conftest import assert_clean, open_page
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import APP_TIMEOUT, ROOT, assert_clean, open_page
 
 PAGE = "pages/rnn.py"
 
@@ -102,3 +104,22 @@ def test_teaching_a_word_shows_what_the_lesson_changed():
     titles = " ".join(chart.proto.spec for chart in at.get("plotly_chart"))
     assert "Which letters make 'deep' an adjective? (Integrated Gradients)" in titles
     assert "After the lesson: which letters make 'deep' an adjective?" in titles
+
+
+def _open_with_link(**query) -> AppTest:
+    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=APP_TIMEOUT)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def test_a_link_may_name_the_task_and_cell_and_an_unknown_one_gets_a_warning():
+    at = _open_with_link(rnn_task="recall_long", rnn_cell="rnn")
+    assert not at.exception and not at.warning
+    assert at.session_state["rnn_task"] == "recall_long" and at.session_state["rnn_cell"] == "rnn"
+    assert at.session_state["rnn_hidden"] == 32 and at.session_state["rnn_gap"] == 120
+    assert "pretrained (" in at.info[0].value
+    at = _open_with_link(rnn_task="nope")
+    assert not at.exception
+    assert "The link's task 'nope' is unknown" in at.warning[0].value
+    assert at.session_state["rnn_task"] == "pos"

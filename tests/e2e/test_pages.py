@@ -65,3 +65,25 @@ def test_a_direct_link_on_a_fresh_server_gets_the_app_shell(page):
         assert "Lecture map" in nav_text and "_ui" not in nav_text and "app" not in nav_text.lower().split()
         assert page.get_by_role("heading", name=lab.title).count() >= 1
         assert page.get_by_text("Presenter mode").count() == 1
+
+
+def test_rnn_lab_teaches_a_word_and_compares_cells_on_the_long_gap(page, app_url):
+    page.goto(f"{app_url}/rnn")
+    wait_for_app(page)
+    page.get_by_role("tab", name="Type your own word").click()
+    panel = page.get_by_role("tabpanel", name="Type your own word")
+    panel.get_by_role("button", name="Teach: 'deep' is an adjective").click()
+    panel.get_by_text("Held-out accuracy after the lesson").wait_for(state="visible", timeout=60_000)
+    page.wait_for_timeout(1500)
+    assert page.get_by_test_id("stException").count() == 0
+    assert page.locator("svg text", has_text="'deep' before and after the lesson").count() == 1
+    screenshot(page, "rnn_teach_word")
+
+    page.goto(f"{app_url}/rnn?rnn_task=recall_long&rnn_cell=rnn")
+    wait_for_app(page)
+    page.get_by_role("tab", name="RNN vs LSTM vs GRU").click()
+    panel = page.get_by_role("tabpanel", name="RNN vs LSTM vs GRU")
+    panel.get_by_test_id("stPlotlyChart").first.wait_for(state="visible", timeout=60_000)
+    page.wait_for_timeout(1500)
+    assert "vanilla RNN: target not reached" in panel.inner_text()
+    screenshot(page, "rnn_recall_long_compare")
