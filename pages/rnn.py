@@ -395,7 +395,7 @@ with _ui.user_errors():
                     key="rnn_word_steps",
                 )
                 suffix, counts = pos_lexicon.suffix_classes(result.word)
-                similar = ", ".join(f"{n} {name}s" for name, n in counts.items() if n)
+                similar = ", ".join(f"{n} {name}{'s' if n > 1 else ''}" for name, n in counts.items() if n)
                 if similar:
                     st.caption(
                         f"The network only sees spelling: training words ending in '-{suffix}' are {similar}. "

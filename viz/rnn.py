@@ -244,8 +244,18 @@ def comparison_curves(curves: dict[str, dict[str, np.ndarray]], title: str, targ
             col=2,
         )
     if target is not None:
-        fig.add_hline(y=target, line_dash="dot", line_color="grey", row=1, col=2, annotation_text="target")
+        fig.add_hline(
+            y=target,
+            line_dash="dot",
+            line_color="grey",
+            row=1,
+            col=2,
+            annotation_text=f"target {target:.0%}",
+            annotation_position="bottom right",
+        )
     fig.update_yaxes(type="log", title_text="loss", row=1, col=1)
     fig.update_yaxes(range=[0, 1.02], title_text="accuracy", row=1, col=2)
     fig.update_xaxes(title_text="optimizer step")
-    return finish(fig, title, height=360)
+    fig = finish(fig, title, height=400)
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "center", "x": 0.5})
+    return fig
