@@ -81,7 +81,8 @@ def step_cost_by_threads(steps: int = 40) -> dict:
 
 
 def run() -> dict:
-    """Measured with 1 torch thread: on a shared 2-core machine 2 threads oversubscribe (see step_cost_by_threads)."""
+    """Time to target with 1 torch thread, the slower case (the test suite's setting); ``step_cost_by_threads``
+    shows, side by side, what a second thread gains on this machine (the app keeps torch's default)."""
     previous = torch.get_num_threads()
     try:
         by_threads = step_cost_by_threads()

@@ -25,6 +25,8 @@ from models.sequence_tasks import FirstSymbolRecall, MarkedRecall, RunningSum, S
 
 EVAL_SEED = 12345
 MAX_NEIGHBOURS = 16
+LESSON_STEPS = 60
+LESSON_COPIES = 8
 EVAL_SIZE = 1024
 
 
@@ -398,7 +400,13 @@ def _predicted_classes(model: RecurrentModel, words: list[str]) -> list[str]:
 
 
 def teach_word(
-    model: RecurrentModel, text: str, label: int, steps: int = 60, copies: int = 8, lr: float = 1e-3, seed: int = 0
+    model: RecurrentModel,
+    text: str,
+    label: int,
+    steps: int = LESSON_STEPS,
+    copies: int = LESSON_COPIES,
+    lr: float = 1e-3,
+    seed: int = 0,
 ) -> tuple[RecurrentModel, Lesson]:
     """Fine-tune a copy of ``model`` with ``copies`` copies of the word (class ``label``) in every batch of
     training words, and report what changed (``model`` is not modified)."""

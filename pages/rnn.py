@@ -184,8 +184,9 @@ def with_article(noun: str) -> str:
     return ("an " if noun[0] in "aeiou" else "a ") + noun
 
 
-def teach_panel(model, result, classes: list[str]) -> None:
-    """Fine-tune a copy of the model on the typed word and show what the lesson changed."""
+def teach_panel(model, source: str, result, classes: list[str]) -> None:
+    """Fine-tune a copy of the model on the typed word and show what the lesson changed (``source`` names the
+    model taught, so a lesson is shown only while that model is on screen)."""
     st.markdown("#### Teach it this word")
     default = classes.index(result.in_lexicon) if result.in_lexicon else int(result.probabilities.argmax())
     c1, c2 = st.columns([1, 2])
@@ -197,12 +198,12 @@ def teach_panel(model, result, classes: list[str]) -> None:
     ):
         with st.spinner("Fine-tuning a copy of the model..."):
             taught, lesson = rnn_lab.teach_word(model, result.word, label, seed=_ui.global_seed())
-        st.session_state["rnn_lesson"] = (signature, taught, lesson)
+        st.session_state["rnn_lesson"] = ((signature, source), taught, lesson)
     stored = st.session_state.get("rnn_lesson")
-    if stored is None or stored[0] != signature or stored[2].word != result.word:
+    if stored is None or stored[0] != (signature, source) or stored[2].word != result.word:
         st.caption(
-            "A lesson fine-tunes a copy of the model for 60 steps; each batch of 128 training words holds 8 "
-            "copies of this word. The model above is left as it is."
+            f"A lesson fine-tunes a copy of the model for {rnn_lab.LESSON_STEPS} steps; each batch of 128 training "
+            f"words holds {rnn_lab.LESSON_COPIES} copies of this word. The model above is left as it is."
         )
         return
     _, taught, lesson = stored
@@ -406,7 +407,7 @@ with _ui.user_errors():
                     f"attributions sum to the change of the '{classes[result.target]}' logit "
                     f"(completeness error {result.delta:.1e})."
                 )
-                teach_panel(model, result, classes)
+                teach_panel(model, source, result, classes)
 
     def make_trainer():
         torch.manual_seed(_ui.global_seed())
