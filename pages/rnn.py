@@ -40,7 +40,7 @@ DEFAULTS = {
     "rnn_word": "deep",
 }
 PRESETS = {
-    "'deep' => adj": {"rnn_task": "pos", "rnn_cell": "lstm", "rnn_hidden": 64, "rnn_word": "deep"},
+    "'deep' => adj": {"rnn_task": "pos", "rnn_cell": "lstm", "rnn_hidden": 64, "rnn_word": "deep", "rnn_explain": 2},
     "Computing sum": {"rnn_task": "running_sum", "rnn_cell": "lstm", "rnn_hidden": 32, "rnn_length": 10},
     "Sum comparison": {"rnn_task": "sum_comparison", "rnn_cell": "lstm", "rnn_hidden": 32, "rnn_length": 10},
     "Long range: RNN vs LSTM": {
@@ -50,7 +50,7 @@ PRESETS = {
         "rnn_gap": rnn_lab.LAB_TASKS["recall_long"].params["gap"],
     },
 }
-PRESET_BASE = {"rnn_layers": 1, "rnn_bidir": False, "rnn_nonlin": "tanh"}
+PRESET_BASE = {"rnn_layers": 1, "rnn_bidir": False, "rnn_nonlin": "tanh", "rnn_explain": None}
 
 
 def task_defaults(task_name: str) -> dict:

@@ -72,6 +72,8 @@ def test_lecture_presets_set_the_task():
     assert at.session_state["rnn_task"] == "running_sum"
     at.button(key="rnn_p_'deep' => adj").click().run()
     assert at.session_state["rnn_task"] == "pos" and at.session_state["rnn_word"] == "deep"
+    titles = " ".join(chart.proto.spec for chart in at.get("plotly_chart"))
+    assert "Which letters make 'deep' an adjective?" in titles  # the slide's class, whatever the model predicts
 
 
 def test_training_controls():
