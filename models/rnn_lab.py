@@ -24,10 +24,10 @@ from models.rnn import CELLS, ModelTrace, RecurrentModel
 from models.sequence_tasks import FirstSymbolRecall, MarkedRecall, RunningSum, SumComparison, task_step
 
 EVAL_SEED = 12345
-MAX_NEIGHBOURS = 16
+EVAL_SIZE = 1024
 LESSON_STEPS = 60
 LESSON_COPIES = 8
-EVAL_SIZE = 1024
+MAX_NEIGHBOURS = 16  # same-ending words whose predictions a lesson reports
 
 
 @dataclass(frozen=True)
