@@ -388,15 +388,13 @@ class Lesson:
     neighbours: list[tuple[str, str, str, str]]  # (word, lexicon class, predicted before, predicted after)
 
 
-def _predicted_classes(model: RecurrentModel, words: list[str]) -> list[str]:
-    if not words:
-        return []
+def _class_probabilities(model: RecurrentModel, words: list[str]) -> np.ndarray:
+    """Class probabilities ``(N, classes)`` of each word, from one batched forward."""
     device = next(model.parameters()).device
     x, lengths = pos_lexicon.encode_words(words)
     model.eval()
     with torch.no_grad():
-        logits = model(x.to(device), lengths=lengths)
-    return [pos_lexicon.CLASSES[int(i)] for i in logits.argmax(-1).cpu()]
+        return torch.softmax(model(x.to(device), lengths=lengths), -1).cpu().numpy()
 
 
 def teach_word(
@@ -414,21 +412,23 @@ def teach_word(
     lesson_task = pos_lexicon.WordLesson(word, label, copies)
     taught = copy.deepcopy(model)
     _, neighbours = pos_lexicon.same_ending(word)
-    neighbour_words = [w for w, _ in neighbours[:MAX_NEIGHBOURS]]
-    before = _predicted_classes(model, neighbour_words)
+    neighbours = neighbours[:MAX_NEIGHBOURS]
+    shown = [word] + [w for w, _ in neighbours]  # the word first, then its neighbours
+    before = _class_probabilities(model, shown)
     config = TrainConfig(steps=steps, lr=lr, clip_norm=1.0, seed=seed)
     trainer = Trainer(taught, task_step("classification"), lesson_task.sample, config)
     trainer.run()
     if trainer.status == "diverged":
         raise ValueError(f"the lesson diverged: {trainer.stop_reason}")
-    after = _predicted_classes(taught, neighbour_words)
+    after = _class_probabilities(taught, shown)
+    predicted = [[pos_lexicon.CLASSES[int(k)] for k in p.argmax(-1)[1:]] for p in (before, after)]
     return taught, Lesson(
         word=word,
         label=label,
-        before=predict_word(model, word).probabilities,
-        after=predict_word(taught, word).probabilities,
+        before=before[0],
+        after=after[0],
         test_accuracy=(pos_lexicon.accuracy(model), pos_lexicon.accuracy(taught)),
-        neighbours=[(w, c, b, a) for (w, c), b, a in zip(neighbours, before, after, strict=False)],
+        neighbours=[(w, c, b, a) for (w, c), b, a in zip(neighbours, *predicted, strict=True)],
     )
 
 
