@@ -38,7 +38,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m bench
 
 pretrain: $(VENV)/.installed
-	$(BIN)/python -m models.pretrain
+	$(BIN)/python -m models.core.pretrain
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/e2e/screenshots

@@ -2,13 +2,13 @@
 
 import streamlit as st
 
+from models.core.registry import LABS
 from pages import _ui
-from pages._labs import LABS
 
 st.set_page_config(page_title="SeqLab", page_icon=":material/timeline:", layout="wide")
 
 home = st.Page("pages/home.py", title="Lecture map", icon=":material/map:", default=True)
-labs = [st.Page(lab.path, title=lab.title, icon=lab.icon, url_path=lab.key) for lab in LABS]
+labs = [st.Page(lab.page, title=lab.title, icon=lab.icon, url_path=lab.key) for lab in LABS]
 navigation = st.navigation({"SeqLab": [home], "Labs": labs})
 _ui.sidebar()
 navigation.run()

@@ -1,4 +1,4 @@
-"""Attention lab: our MultiHeadSelfAttention (returning per-head weights) vs nn.MultiheadAttention, side by side.
+"""Attention lab: our MultiHeadAttention (returning per-head weights) vs nn.MultiheadAttention, side by side.
 
 Also the time to reach the default toy task's target accuracy with the engine.
 """
@@ -10,8 +10,9 @@ import time
 import torch
 from torch import nn
 
-from models import attention_tasks as tasks
-from models.attention import MultiHeadSelfAttention
+from models.blocks.attention import MultiHeadAttention
+from models.core.evaluation import accuracy
+from models.labs.attention.spec import DEFAULTS, TARGET_ACCURACY, build_trainer
 
 BATCH, LENGTH, D_MODEL, HEADS = 8, 128, 128, 8
 REPEATS, ROUNDS = 5, 60
@@ -27,10 +28,10 @@ def _time(fn) -> float:
 def mha_ratio() -> dict:
     torch.manual_seed(0)
     reference = nn.MultiheadAttention(D_MODEL, HEADS, batch_first=True).eval()
-    ours = MultiHeadSelfAttention(D_MODEL, HEADS).eval()
+    ours = MultiHeadAttention(D_MODEL, HEADS).eval()
     ours.load_torch_weights(reference)
     x = torch.randn(BATCH, LENGTH, D_MODEL)
-    run_ours = lambda: ours(x)  # noqa: E731
+    run_ours = lambda: ours.trace(x)  # noqa: E731
     run_ref = lambda: reference(x, x, x, need_weights=True, average_attn_weights=False)  # noqa: E731
     ours_s, ref_s = [], []
     with torch.inference_mode():
@@ -51,21 +52,21 @@ def mha_ratio() -> dict:
     }
 
 
-def time_to_target(name: str = tasks.DEFAULT_TASK) -> dict:
+def time_to_target(name: str = "reverse") -> dict:
     """Training seconds (evaluation excluded) until held-out token accuracy reaches the task's target."""
-    recipe = tasks.DEFAULTS[name]
-    trainer = tasks.trainer_for(recipe, device="cpu")
+    run = DEFAULTS[name]
+    trainer = build_trainer(run, device="cpu")
     trained_s, reached = 0.0, None
     while not trainer.done:
         started = time.perf_counter()
         trainer.run_chunk()
         trained_s += time.perf_counter() - started
-        if tasks.evaluate(trainer.model, recipe.task, n_batches=2) >= recipe.target_accuracy:
+        if accuracy(trainer.model, run.task.test_batches()) >= TARGET_ACCURACY[name]:
             reached = trainer.step
             break
     return {
         "task": name,
-        "target_accuracy": recipe.target_accuracy,
+        "target_accuracy": TARGET_ACCURACY[name],
         "steps_to_target": reached,
         "seconds_to_target": round(trained_s, 2) if reached else None,
         "goal_seconds": 20,

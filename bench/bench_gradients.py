@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from models import gradients as g
+from models.labs.gradients import jacobians as g
 
 
 def _best(fn, repeats: int = 3) -> float:

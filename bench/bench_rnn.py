@@ -11,9 +11,11 @@ import time
 
 import torch
 
-from models import rnn_lab
-from models.pretrain import ASSETS
-from models.rnn import CELLS
+from models.blocks.recurrent import CELLS
+from models.core.pretrain import ASSETS
+from models.labs.rnn.analysis import display_examples, trace_examples
+from models.labs.rnn.pretrain import load_pretrained, train_to_target
+from models.labs.rnn.spec import LAB_TASKS, build_trainer, default_run
 
 GOAL_SECONDS = 15.0
 REPEATS = 15
@@ -32,8 +34,8 @@ def _best_ms(fn) -> float:
 
 def time_to_target() -> dict:
     results = {}
-    for task_name, task in rnn_lab.LAB_TASKS.items():
-        _, run = rnn_lab.train_to_target(task_name)
+    for task_name, task in LAB_TASKS.items():
+        _, run = train_to_target(default_run(task_name))
         results[task_name] = {
             "cell": task.cell,
             "target": task.target,
@@ -49,13 +51,15 @@ def time_to_target() -> dict:
 @torch.no_grad()
 def trace_cost() -> dict:
     results = {}
-    for task_name in rnn_lab.LAB_TASKS:
-        examples = rnn_lab.display_examples(task_name)
+    for task_name, lab_task in LAB_TASKS.items():
+        task = lab_task.make()
+        examples = display_examples(task)
+        lengths = None if task.equal_length else examples.lengths
         for cell in CELLS:
-            model, _ = rnn_lab.load_pretrained(ASSETS, task_name, cell)
+            model, _ = load_pretrained(ASSETS, task_name, cell)
             model.eval()
-            fused = _best_ms(lambda m=model, e=examples: m(e.x, lengths=e.lengths))
-            traced = _best_ms(lambda m=model, e=examples: rnn_lab.trace_examples(m, e))
+            fused = _best_ms(lambda m=model, e=examples, n=lengths: m(e.x, lengths=n))
+            traced = _best_ms(lambda m=model, e=examples: trace_examples(m, e))
             results[f"{task_name}/{cell}"] = {
                 "batch": list(examples.x.shape),
                 "fused_ms": round(fused, 3),
@@ -70,10 +74,7 @@ def step_cost_by_threads(steps: int = 40) -> dict:
     results = {}
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        task = rnn_lab.lab_task("pos").make()
-        torch.manual_seed(0)
-        model = rnn_lab.build_model(task, rnn_lab.default_spec("pos"))
-        trainer = rnn_lab.make_trainer(model, task, rnn_lab.default_config("pos", steps=steps), device="cpu")
+        trainer = build_trainer(default_run("pos", steps=steps), device="cpu")
         started = time.perf_counter()
         trainer.run()
         results[f"{threads}_threads_ms_per_step"] = round(1000 * (time.perf_counter() - started) / steps, 1)

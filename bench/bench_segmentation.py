@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import replace
 
 import torch
 
-from models.checkpoint import load_checkpoint
-from models.pretrain import ASSETS
-from models.segmentation import build_model, theoretical_receptive_field
-from models.segmentation_analysis import analyse, pixel_attention
-from models.segmentation_data import SegmentationTask, generate_sample
-from models.segmentation_task import PRETRAINED, checkpoint_path, evaluate, load_pretrained, make_trainer
+from models.blocks.unet import theoretical_receptive_field
+from models.core.pretrain import ASSETS
+from models.data.ct_slices import SegmentationTask, generate_sample
+from models.labs.segmentation.analysis import analyse, evaluate, pixel_attention
+from models.labs.segmentation.pretrain import RECIPES, load_pretrained
+from models.labs.segmentation.spec import SegmentationRun, build_trainer
 
 TARGET_DICE = 0.9
 MAX_STEPS = 300
@@ -36,10 +37,10 @@ def time_to_dice(
     batch_size: int = 16,
     max_steps: int = MAX_STEPS,
 ) -> dict:
-    torch.manual_seed(0)
     task = SegmentationTask("key", key_size=key_size, key_dim=key_dim)
-    model = build_model(architecture)
-    trainer = make_trainer(model, task, max_steps, lr, batch_size, 0, "cpu", chunk_size=EVAL_EVERY)
+    train = replace(SegmentationRun().train, steps=max_steps, lr=lr, chunk_size=EVAL_EVERY)
+    trainer = build_trainer(SegmentationRun(task, architecture, batch_size=batch_size, train=train), "cpu")
+    model = trainer.model
     seconds, cpu_seconds, dice = 0.0, 0.0, 0.0
     while not trainer.done:
         started, started_cpu = time.perf_counter(), time.process_time()
@@ -87,18 +88,15 @@ def _mean_or_none(values) -> float | None:
 
 def pretrained_dice(n_images: int = 200) -> dict:
     scores = {}
-    for task, models in PRETRAINED.items():
-        for name in models.values():
-            if "recipe" not in load_checkpoint(checkpoint_path(ASSETS, name)).meta:
-                raise RuntimeError(f"{name}: not a pretrained checkpoint; run `make pretrain` first")
-            result = evaluate(load_pretrained(ASSETS, name).cpu(), SegmentationTask(task), n_images)
-            near = result.distances < RF_RADIUS
-            scores[name] = {
-                "dice": round(result.dice, 3),
-                "object_accuracy": round(float(result.correct.mean()), 3),
-                "object_accuracy_within_rf_radius": _mean_or_none(result.correct[near]),
-                "object_accuracy_beyond_rf_radius": _mean_or_none(result.correct[~near]),
-            }
+    for name, run in RECIPES.items():
+        result = evaluate(load_pretrained(ASSETS, name).cpu(), run.task, n_images)
+        near = result.distances < RF_RADIUS
+        scores[name] = {
+            "dice": round(result.dice, 3),
+            "object_accuracy": round(float(result.correct.mean()), 3),
+            "object_accuracy_within_rf_radius": _mean_or_none(result.correct[near]),
+            "object_accuracy_beyond_rf_radius": _mean_or_none(result.correct[~near]),
+        }
     return scores
 
 

@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-import torch
 from streamlit.runtime.pages_manager import PagesManager
 
-from models.checkpoint import Checkpoint, load_checkpoint
-from models.device import default_device, device_label
-from models.engine import Trainer
+from models.core.checkpoint import Checkpoint, load_checkpoint
+from models.core.device import default_device, device_label, seed_everything
+from models.core.engine import Trainer, TrainerGroup
 from viz.style import presenter
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -63,12 +62,21 @@ def sidebar() -> None:
         st.markdown(PRESENTER_CSS, unsafe_allow_html=True)
 
 
-def device() -> torch.device:
+def device():
     return default_device()
+
+
+def device_name() -> str:
+    return device_label(device())
 
 
 def global_seed() -> int:
     return int(st.session_state.get("seed", 0))
+
+
+def seed_torch() -> None:
+    """Seed torch (and Python, NumPy) with the sidebar's seed before building a fresh model."""
+    seed_everything(global_seed())
 
 
 def presenter_mode() -> bool:
@@ -105,12 +113,15 @@ def show_figure(fig: go.Figure, key: str, **kwargs) -> object:
 
 
 @contextmanager
-def user_errors() -> Iterator[None]:
-    """Show a ``ValueError`` from ``models`` as a message instead of a traceback; the page goes on."""
+def user_errors(stop: bool = False) -> Iterator[None]:
+    """Show a ``ValueError`` from ``models`` as a message instead of a traceback; the page goes on (or, with
+    ``stop``, ends there: what follows needs what failed)."""
     try:
         yield
     except ValueError as error:
         st.error(f"{error}", icon=":material/error:")
+        if stop:
+            st.stop()
 
 
 def secondary_controls(label: str = "More settings"):
@@ -135,23 +146,10 @@ def export_buttons(key: str, arrays: dict[str, np.ndarray], settings: dict, csv:
         np.savez_compressed(buffer, settings_json=np.array(settings_json), **arrays)
         return buffer.getvalue()
 
-    columns = st.columns(3 if csv else 2)
-    columns[0].download_button(
-        "Data (NPZ)",
-        npz_bytes,
-        file_name=f"seqlab_{key}.npz",
-        key=f"{key}_npz",
-        mime="application/octet-stream",
-        icon=":material/download:",
-    )
-    columns[1].download_button(
-        "Settings (JSON)",
-        settings_json,
-        file_name=f"seqlab_{key}.json",
-        key=f"{key}_json",
-        mime="application/json",
-        icon=":material/download:",
-    )
+    downloads = [
+        ("Data (NPZ)", npz_bytes, f"seqlab_{key}.npz", "npz", "application/octet-stream"),
+        ("Settings (JSON)", settings_json, f"seqlab_{key}.json", "json", "application/json"),
+    ]
     if csv:
         name, matrix = csv
 
@@ -160,19 +158,19 @@ def export_buttons(key: str, arrays: dict[str, np.ndarray], settings: dict, csv:
             np.savetxt(buffer, matrix, delimiter=",", fmt="%.6g")
             return buffer.getvalue()
 
-        columns[2].download_button(
-            f"{name} (CSV)",
-            csv_text,
-            file_name=f"seqlab_{key}_{name}.csv",
-            key=f"{key}_csv",
-            mime="text/csv",
-            icon=":material/download:",
+        downloads.append((f"{name} (CSV)", csv_text, f"seqlab_{key}_{name}.csv", "csv", "text/csv"))
+    for column, (label, data, file_name, suffix, mime) in zip(st.columns(len(downloads)), downloads, strict=True):
+        column.download_button(
+            label, data, file_name=file_name, key=f"{key}_{suffix}", mime=mime, icon=":material/download:"
         )
 
 
 def live_training(
-    key: str, make_trainer: Callable[[], Trainer], render: Callable[[Trainer], None], start_label: str = "Train live"
-) -> Trainer | None:
+    key: str,
+    make_trainer: Callable[[], Trainer | TrainerGroup],
+    render: Callable[[Trainer | TrainerGroup], None],
+    start_label: str = "Train live",
+) -> Trainer | TrainerGroup | None:
     """Start/stop buttons and a panel that trains in short ticks and redraws with ``render(trainer)``.
 
     The user's trainer lives in ``st.session_state[f"{key}_trainer"]``. While it runs, a fragment reruns
@@ -220,7 +218,7 @@ def _refresh_page(refresh_key: str, in_full_run: bool) -> None:
         st.rerun()
 
 
-def _status_message(trainer: Trainer) -> None:
+def _status_message(trainer: Trainer | TrainerGroup) -> None:
     if trainer.status == "diverged":
         st.error(f"Training stopped: {trainer.stop_reason}.", icon=":material/warning:")
     elif trainer.status == "stopped":

@@ -3,36 +3,84 @@
 from dataclasses import replace
 
 import streamlit as st
-import torch
 
-from models import attention_tasks as tasks
-from models.attention import self_attention_steps
-from models.engine import Trainer
-from models.positional import POSITIONAL_KINDS
+from models.blocks.positional import POSITIONAL_KINDS
+from models.core.evaluation import IGNORE_INDEX
+from models.data.tokens import TASKS
+from models.labs.attention import analysis, steps
+from models.labs.attention.pretrain import PretrainedRun, checkpoint_path, load_pretrained
+from models.labs.attention.spec import build_trainer
 from pages import _ui
-from viz.attention import (
-    annotated_matrix,
-    attention_grid,
-    attention_heatmap,
-    mean_and_rollout_figure,
-    pe_comparison_figure,
-    quadratic_cost_figure,
-    query_attention_figure,
-    token_attribution_figure,
-)
+from pages._controls import LEARNING_RATES, Control, Controls
+from viz import attention as figures
 from viz.training import history_curves
 
-LECTURE_FIGURE = {"attn_words": "the cat sat on the mat", "attn_d": 4, "attn_pe": False, "attn_task": "reverse"}
-
-
-def apply_lecture_figure() -> None:
-    st.session_state.update(LECTURE_FIGURE)
+CONTROLS = Controls(
+    [
+        Control("attn_words", "Tokens (2 to 12 words)", "the cat sat on the mat", "text"),
+        Control("attn_d", "d (width of X)", 4, "select_slider", (2, 4, 6, 8)),
+        Control("attn_pe", "Add sinusoidal PE", False, "toggle"),
+        Control("attn_task", "Toy task", "reverse", "selectbox", TASKS, format=lambda t: t.replace("_", " ")),
+        Control("attn_train_pe", "Positional encoding", "sinusoidal", "selectbox", POSITIONAL_KINDS),
+        Control("attn_train_layers", "Layers", 2, bounds=(1, 4, 1)),
+        Control("attn_train_heads", "Heads", 2, "select_slider", (1, 2, 3, 4, 8)),
+        Control("attn_train_steps", "Steps", 200, bounds=(50, 3000, 50)),
+        Control("attn_train_lr", "Learning rate", 3e-3, "select_slider", LEARNING_RATES),
+        Control("attn_train_prenorm", "Pre-norm (LayerNorm before attention and FFN)", False, "toggle", bind=False),
+        Control("attn_pe_shift", "Permutation: rotate the tokens by", 3, bounds=(1, 7, 1)),
+    ],
+    presets={"'the cat sat on the mat'": {}},
+)
+TASK_HINTS = {
+    "reverse": "y_t = x_(T-1-t): look for an anti-diagonal head.",
+    "offset_copy": "y_t = x_(t-2): look for a diagonal shifted by 2.",
+    "sort": "the tokens in increasing order: position t looks for the token of rank t.",
+    "count": "y_t = how often x_t occurs: heads attend to equal tokens (learned without any PE).",
+}
+WHY_THEY_DIFFER = (
+    "**Why they differ.** Attention weights say how much each query *reads* from each token's value vector in one "
+    "layer: they are non-negative, sum to 1, and ignore what the values contain and the residual path around "
+    "attention. Integrated Gradients asks how much each input token *changes* the predicted class's logit, through "
+    "every layer, the FFNs and the head, with a sign. A token can be attended to and still not matter for this output."
+)
 
 
 @st.cache_resource(show_spinner=False)
-def pretrained(name: str, positional: str | None = None) -> tasks.PretrainedRun:
+def pretrained(name: str, positional: str | None = None) -> PretrainedRun:
     """Read-only pretrained snapshots shared by every session (only used for inference)."""
-    return tasks.load_pretrained(tasks.checkpoint_path(_ui.ASSETS, name, positional))
+    return load_pretrained(checkpoint_path(_ui.ASSETS, name, positional))
+
+
+def show_maps(maps: analysis.AttentionMaps, prefix: str) -> int:
+    """The layer x head grid, one head enlarged, a query picker, head mean and rollout."""
+    n_layers, n_heads, length = maps.attentions.shape[:3]
+    figure = figures.attention_grid(maps.attentions, maps.tokens, "Attention of every layer and head")
+    _ui.show_figure(figure, key=f"{prefix}_grid")
+    col_layer, col_head, col_query = st.columns(3)
+    layer = col_layer.selectbox("Layer", range(1, n_layers + 1), index=n_layers - 1, key=f"{prefix}_layer") - 1
+    head = col_head.selectbox("Head", range(1, n_heads + 1), key=f"{prefix}_head") - 1
+    query = col_query.selectbox(
+        "Query token", range(length), format_func=lambda i: f"{i}: {maps.tokens[i]}", key=f"{prefix}_query"
+    )
+    big, queries = st.columns(2)
+    with big:
+        title = f"Layer {layer + 1}, head {head + 1}"
+        _ui.show_figure(
+            figures.attention_heatmap(maps.attentions[layer, head], maps.tokens, title), key=f"{prefix}_big"
+        )
+    with queries:
+        _ui.show_figure(figures.query_attention_figure(maps.attentions, maps.tokens, query), key=f"{prefix}_query_fig")
+    figure = figures.mean_and_rollout_figure(maps.head_means, maps.rollout, maps.tokens)
+    _ui.show_figure(figure, key=f"{prefix}_rollout")
+    return query
+
+
+def describe(maps: analysis.AttentionMaps) -> str:
+    shown = ["-" if t == IGNORE_INDEX else str(t) for t in maps.targets]
+    return (
+        f"Input `{' '.join(maps.tokens)}` -> prediction `{' '.join(map(str, maps.predictions))}`, "
+        f"target `{' '.join(shown)}` ({maps.accuracy:.0%} of positions right)."
+    )
 
 
 _ui.lab_header(
@@ -41,20 +89,17 @@ _ui.lab_header(
     "Self-attention turns a set of tokens X into Q = XW_q, K = XW_k, V = XW_v, weighs every pair of tokens with "
     "$A = \\mathrm{softmax}(QK^T/\\sqrt{d})$ and returns $Y = AV$: every output mixes **all** inputs.",
 )
-st.button("Lecture figure: 'the cat sat on the mat'", on_click=apply_lecture_figure, icon=":material/slideshow:")
+CONTROLS.preset_buttons("attn", label="Lecture figure")
+CONTROLS.init()
 
 steps_tab, heads_tab, pe_tab = st.tabs(["Self-attention step by step", "Heads of a trained transformer", "PE on / off"])
 
 with steps_tab, _ui.user_errors():
     left, middle, right = st.columns([3, 1, 1])
-    text = left.text_input(
-        "Tokens (2 to 12 words)", "the cat sat on the mat", max_chars=200, key="attn_words", bind="query-params"
-    )
-    d_model = middle.select_slider("d (width of X)", options=[2, 4, 6, 8], value=4, key="attn_d", bind="query-params")
-    positional = right.toggle("Add sinusoidal PE", key="attn_pe", bind="query-params")
-    words = tasks.parse_words(text)
-    X = tasks.word_embeddings(words, d_model, positional)
-    s = self_attention_steps(X, *tasks.random_projections(d_model, _ui.global_seed()))
+    words = steps.parse_words(CONTROLS.show("attn_words", left))
+    d_model, positional = CONTROLS.show("attn_d", middle), CONTROLS.show("attn_pe", right)
+    X = steps.word_embeddings(words, d_model, positional)
+    s = steps.self_attention_steps(X, *steps.random_projections(d_model, _ui.global_seed()))
     n = len(words)
     dims = [f"d{j}" for j in range(d_model)]
     st.markdown(
@@ -67,87 +112,40 @@ with steps_tab, _ui.user_errors():
     ):
         for column, (name, matrix, rows, cols) in zip(st.columns(len(row)), row, strict=True):
             with column:
-                _ui.show_figure(annotated_matrix(matrix.numpy(), name, rows, cols), key=f"attn_step_{name[:3]}")
+                _ui.show_figure(figures.annotated_matrix(matrix.numpy(), name, rows, cols), key=f"attn_step_{name[:3]}")
     score_col, softmax_col, y_col = st.columns(3)
     with score_col:
-        figure = annotated_matrix(s.scores.numpy(), "scores Q K^T / sqrt(d)", words, words)
+        figure = figures.annotated_matrix(s.scores.numpy(), "scores Q K^T / sqrt(d)", words, words)
         _ui.show_figure(figure, key="attn_step_scores")
     with softmax_col:
-        figure = annotated_matrix(s.A.numpy(), "A = softmax(rows)", words, words, signed=False, note=" rows sum to 1")
+        figure = figures.annotated_matrix(
+            s.A.numpy(), "A = softmax(rows)", words, words, signed=False, note=" rows sum to 1"
+        )
         _ui.show_figure(figure, key="attn_step_A")
     with y_col:
-        _ui.show_figure(annotated_matrix(s.Y.numpy(), "Y = A V", words, dims), key="attn_step_Y")
+        _ui.show_figure(figures.annotated_matrix(s.Y.numpy(), "Y = A V", words, dims), key="attn_step_Y")
     st.markdown(
         f"A has **N x N = {n} x {n} = {n * n}** entries: every token looks at every token. "
         "At N = 4,096 tokens (a 64 x 64 image of pixels) that is 16.8 million weights per head and layer."
     )
-    _ui.show_figure(quadratic_cost_figure(n, d_model), key="attn_cost")
+    _ui.show_figure(figures.quadratic_cost_figure(n, d_model), key="attn_cost")
     arrays = {name: getattr(s, name).numpy() for name in ("X", "W_q", "W_k", "W_v", "Q", "K", "V", "scores", "A", "Y")}
     settings = {"tokens": words, "d": d_model, "positional": positional, "seed": _ui.global_seed()}
     _ui.export_buttons("attention_steps", arrays, settings, csv=("A", s.A.numpy()))
 
-
-WHY_THEY_DIFFER = (
-    "**Why they differ.** Attention weights say how much each query *reads* from each token's value vector in one "
-    "layer: they are non-negative, sum to 1, and ignore what the values contain and the residual path around "
-    "attention. Integrated Gradients asks how much each input token *changes* the predicted class's logit, through "
-    "every layer, the FFNs and the head, with a sign. A token can be attended to and still not matter for this output."
-)
-
-
-def show_maps(maps: tasks.AttentionMaps, prefix: str) -> int:
-    """The layer x head grid, one head enlarged, a query picker, head mean and rollout."""
-    n_layers, n_heads, length = maps.attentions.shape[:3]
-    _ui.show_figure(
-        attention_grid(maps.attentions, maps.tokens, "Attention of every layer and head"), key=f"{prefix}_grid"
-    )
-    col_layer, col_head, col_query = st.columns(3)
-    layer = col_layer.selectbox("Layer", range(1, n_layers + 1), index=n_layers - 1, key=f"{prefix}_layer") - 1
-    head = col_head.selectbox("Head", range(1, n_heads + 1), key=f"{prefix}_head") - 1
-    query = col_query.selectbox(
-        "Query token", range(length), format_func=lambda i: f"{i}: {maps.tokens[i]}", key=f"{prefix}_query"
-    )
-    big, queries = st.columns(2)
-    with big:
-        figure = attention_heatmap(maps.attentions[layer, head], maps.tokens, f"Layer {layer + 1}, head {head + 1}")
-        _ui.show_figure(figure, key=f"{prefix}_head_big")
-    with queries:
-        _ui.show_figure(query_attention_figure(maps.attentions, maps.tokens, query), key=f"{prefix}_query_fig")
-    _ui.show_figure(mean_and_rollout_figure(maps.head_means, maps.rollout, maps.tokens), key=f"{prefix}_rollout")
-    return query
-
-
-def describe(maps: tasks.AttentionMaps) -> str:
-    shown = ["-" if t == tasks.IGNORE_INDEX else str(t) for t in maps.targets]
-    return (
-        f"Input `{' '.join(maps.tokens)}` -> prediction `{' '.join(map(str, maps.predictions))}`, "
-        f"target `{' '.join(shown)}` ({maps.accuracy:.0%} of positions right)."
-    )
-
-
-TASK_HINTS = {
-    "reverse": "y_t = x_(T-1-t): look for an anti-diagonal head.",
-    "offset_copy": "y_t = x_(t-2): look for a diagonal shifted by 2.",
-    "sort": "the tokens in increasing order: position t looks for the token of rank t.",
-    "count": "y_t = how often x_t occurs: heads attend to equal tokens (learned without any PE).",
-}
-
 with heads_tab, _ui.user_errors():
-    name = st.selectbox(
-        "Toy task", tasks.TASKS, format_func=lambda t: t.replace("_", " "), key="attn_task", bind="query-params"
-    )
+    name = CONTROLS.show("attn_task")
     run = pretrained(name)
-    task = run.recipe.task
+    task, config = run.run.task, run.run.model
     st.markdown(
-        f"**{name.replace('_', ' ')}**: {TASK_HINTS[name]} A {run.recipe.model.n_layers}-layer, "
-        f"{run.recipe.model.n_heads}-head transformer (d = {run.recipe.model.d_model}, "
-        f"{run.recipe.model.positional} PE), pretrained {run.steps[-1]} steps; held-out token accuracy "
-        f"**{run.meta['final_accuracy']:.1%}**."
+        f"**{name.replace('_', ' ')}**: {TASK_HINTS[name]} A {config.n_layers}-layer, {config.n_heads}-head "
+        f"transformer (d = {config.d_model}, {config.positional} PE), pretrained {run.steps[-1]} steps; held-out "
+        f"token accuracy **{run.meta['final_accuracy']:.1%}**."
     )
     col_tokens, col_step = st.columns([2, 3])
     text = col_tokens.text_input(
         f"{task.length} tokens from 0 to {task.vocab_size - 1}",
-        tasks.example_tokens(task),
+        task.example(),
         max_chars=200,
         key=f"attn_tokens_{name}",
     )
@@ -158,54 +156,37 @@ with heads_tab, _ui.user_errors():
         format_func=lambda i: f"step {run.steps[i]}",
         key=f"attn_snapshot_{name}",
     )
-    maps = tasks.attention_maps(run.models[snapshot], task, task.parse(text))
+    tokens = task.parse(text)
+    maps = analysis.attention_maps(run.models[snapshot], task, tokens)
     st.markdown(describe(maps))
     query = show_maps(maps, "attn_pre")
-    attribution = tasks.token_attribution(run.models[snapshot], task.parse(text), query)
-    figure = token_attribution_figure(maps.tokens, maps.head_means[-1, query], maps.rollout[query], attribution, query)
+    attribution = analysis.token_attribution(run.models[snapshot], tokens, query)
+    figure = figures.token_attribution_figure(
+        maps.tokens, maps.head_means[-1, query], maps.rollout[query], attribution, query
+    )
     _ui.show_figure(figure, key="attn_attribution")
     st.markdown(WHY_THEY_DIFFER)
-    settings = {"task": name, "tokens": maps.tokens, "step": run.steps[snapshot]}
     arrays = {"attentions": maps.attentions, "head_means": maps.head_means, "rollout": maps.rollout}
+    settings = {"task": name, "tokens": maps.tokens, "step": run.steps[snapshot]}
     _ui.export_buttons("attention_maps", arrays, settings, csv=("rollout", maps.rollout))
 
     st.subheader("Train it yourself")
-    col_pe, col_layers, col_heads, col_steps, col_lr = st.columns(5)
-    kind = col_pe.selectbox("Positional encoding", POSITIONAL_KINDS, key="attn_train_pe", bind="query-params")
-    n_layers = col_layers.slider("Layers", 1, 4, 2, key="attn_train_layers", bind="query-params")
-    n_heads = col_heads.select_slider("Heads", [1, 2, 3, 4, 8], value=2, key="attn_train_heads", bind="query-params")
-    steps = col_steps.slider("Steps", 50, 3000, run.recipe.steps, step=50, key="attn_train_steps", bind="query-params")
-    lr = col_lr.select_slider(
-        "Learning rate",
-        options=[1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 1.0, 10.0],
-        value=3e-3,
-        key="attn_train_lr",
-        bind="query-params",
-    )
+    keys = ("attn_train_pe", "attn_train_layers", "attn_train_heads", "attn_train_steps", "attn_train_lr")
+    kind, n_layers, n_heads, n_steps, lr = (CONTROLS.show(key, c) for key, c in zip(keys, st.columns(5), strict=True))
     with _ui.secondary_controls():
-        norm_first = st.toggle("Pre-norm (LayerNorm before attention and FFN)", key="attn_train_prenorm")
-    tokens = task.parse(text)
+        norm_first = CONTROLS.show("attn_train_prenorm")
+    model = replace(config, positional=kind, n_layers=n_layers, n_heads=n_heads, norm_first=norm_first)
+    mine = replace(run.run, model=model, train=replace(run.run.train, steps=n_steps, lr=lr, seed=_ui.global_seed()))
 
-    def make_trainer() -> Trainer:
-        model_config = replace(
-            run.recipe.model, positional=kind, n_layers=n_layers, n_heads=n_heads, norm_first=norm_first
-        )
-        recipe = replace(run.recipe, model=model_config, steps=steps, lr=lr)
-        return tasks.trainer_for(recipe, tasks.build_model(task, model_config), _ui.global_seed(), _ui.device())
-
-    def render(trainer: Trainer) -> None:
-        history = trainer.history
+    def render(trainer) -> None:
         title = f"{name.replace('_', ' ')} with {trainer.model.positional_kind} PE"
-        _ui.show_figure(
-            history_curves(history, "accuracy", title),
-            key="attn_train_curves",
-        )
-        live = tasks.attention_maps(trainer.model, task, tokens)
+        _ui.show_figure(history_curves(trainer.history, "accuracy", title), key="attn_train_curves")
+        live = analysis.attention_maps(trainer.model, task, tokens)
         st.markdown(describe(live))
-        figure = attention_grid(live.attentions, live.tokens, f"Attention of your model at step {trainer.step}")
+        figure = figures.attention_grid(live.attentions, live.tokens, f"Attention of your model at step {trainer.step}")
         _ui.show_figure(figure, key="attn_train_grid")
 
-    _ui.live_training("attn", make_trainer, render)
+    _ui.live_training("attn", lambda: build_trainer(mine, _ui.device()), render)
 
 with pe_tab, _ui.user_errors():
     st.markdown(
@@ -215,33 +196,31 @@ with pe_tab, _ui.user_errors():
     )
     with_pe, without_pe = pretrained("reverse"), pretrained("reverse", "none")
     curves = {
-        f"{r.recipe.model.positional} PE": (r.meta["curve"]["step"], r.meta["curve"]["accuracy"])
+        f"{r.run.model.positional} PE": (r.meta["curve"]["step"], r.meta["curve"]["accuracy"])
         for r in (with_pe, without_pe)
     }
-    _ui.show_figure(
-        pe_comparison_figure(curves, "Reverse: training accuracy with and without PE"), key="attn_pe_curves"
-    )
-    task = with_pe.recipe.task
-    shift = st.slider(
-        "Permutation: rotate the tokens by", 1, task.length - 1, 3, key="attn_pe_shift", bind="query-params"
-    )
-    tokens = task.parse(tasks.example_tokens(task))
-    permutation = torch.roll(torch.arange(task.length), shift)
+    figure = figures.pe_comparison_figure(curves, "Reverse: training accuracy with and without PE")
+    _ui.show_figure(figure, key="attn_pe_curves")
+    task = with_pe.run.task
+    permutation = analysis.rotation(task.length, CONTROLS.show("attn_pe_shift"))
+    tokens = task.parse(task.example())
     gaps = {
-        r.recipe.model.positional: tasks.equivariance_gap(r.final, tokens, permutation) for r in (with_pe, without_pe)
+        r.run.model.positional: analysis.equivariance_gap(r.final, tokens, permutation) for r in (with_pe, without_pe)
     }
     st.markdown(
         f"max |f(Px) - P f(x)| over the logits: **{gaps['none']:.1e}** without PE (zero up to rounding), "
         f"**{gaps['sinusoidal']:.2f}** with sinusoidal PE."
     )
-    original = tasks.attention_maps(without_pe.final, task, tokens)
-    permuted = tasks.attention_maps(without_pe.final, task, tokens[:, permutation])
+    original = analysis.attention_maps(without_pe.final, task, tokens)
+    permuted = analysis.attention_maps(without_pe.final, task, tokens[:, permutation])
     left, right = st.columns(2)
     with left:
-        figure = attention_heatmap(original.head_means[0], original.tokens, "No PE, layer 1 head mean: x")
+        figure = figures.attention_heatmap(original.head_means[0], original.tokens, "No PE, layer 1 head mean: x")
         _ui.show_figure(figure, key="attn_pe_original")
     with right:
-        figure = attention_heatmap(permuted.head_means[0], permuted.tokens, "No PE, layer 1 head mean: rotated x")
+        figure = figures.attention_heatmap(
+            permuted.head_means[0], permuted.tokens, "No PE, layer 1 head mean: rotated x"
+        )
         _ui.show_figure(figure, key="attn_pe_permuted")
     st.caption(
         "The right map is the left one with rows and columns rotated: the weights follow the tokens, not positions."

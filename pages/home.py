@@ -2,8 +2,8 @@
 
 import streamlit as st
 
+from models.core.registry import LABS, LECTURE_OUTLINE, labs_for
 from pages import _ui
-from pages._labs import LABS, LECTURE_OUTLINE, labs_for
 
 _ui.ensure_app_shell()
 st.title("SeqLab: sequential models, live")
@@ -21,8 +21,8 @@ for section, slides in LECTURE_OUTLINE:
     with st.container(border=True):
         st.markdown(f"**{section}** — slides: {', '.join(slides)}")
         for lab in covering:
-            st.page_link(lab.path, label=f"{lab.title}: {lab.summary}", icon=lab.icon)
+            st.page_link(lab.page, label=f"{lab.title}: {lab.summary}", icon=lab.icon)
 
 st.subheader("All labs")
 for lab in LABS:
-    st.page_link(lab.path, label=lab.title, icon=lab.icon)
+    st.page_link(lab.page, label=lab.title, icon=lab.icon)

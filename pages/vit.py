@@ -1,11 +1,17 @@
 """ViT lab: an 8x8 digit cut into patches, what the CLS token attends to, and attention vs attribution."""
 
+from dataclasses import replace
+
 import streamlit as st
 
-from models import vit
-from models.engine import Trainer
+from models.data.digits import load_digits_data
+from models.labs.vit.analysis import explain
+from models.labs.vit.model import ViTConfig
+from models.labs.vit.pretrain import checkpoint_path, held_out_accuracy, load_pretrained
+from models.labs.vit.spec import ViTRun, build_trainer
 from pages import _ui
-from viz.attention import attribution_figure, patches_figure, vit_attention_figure
+from pages._controls import LEARNING_RATES, Control, Controls
+from viz import vit as figures
 from viz.training import history_curves
 
 WHY_THEY_DIFFER = (
@@ -15,24 +21,31 @@ WHY_THEY_DIFFER = (
     "a black image, positive or negative; it accounts for the values, the FFNs and the head. A patch can be read "
     "heavily yet matter little for this class, and a dark pixel (where the stroke is absent) can be strong evidence."
 )
-
-
-LECTURE_FIGURE = {"vit_index": 0, "vit_patch": 2, "vit_layers": 2, "vit_heads": 4, "vit_steps": vit.PRETRAIN_STEPS}
-
-
-def apply_lecture_figure() -> None:
-    st.session_state.update(LECTURE_FIGURE)
+DEFAULT = ViTRun()
+CONTROLS = Controls(
+    [
+        Control(
+            "vit_index",
+            "Test image",
+            0,
+            "number",
+            bounds=(0, len(load_digits_data().test_labels) - 1, 1),
+            help="Held-out digit.",
+        ),
+        Control("vit_patch", "Patch size", DEFAULT.model.patch_size, "select_slider", (1, 2, 4, 8)),
+        Control("vit_layers", "Layers", DEFAULT.model.n_layers, bounds=(1, 4, 1)),
+        Control("vit_heads", "Heads", DEFAULT.model.n_heads, "select_slider", (1, 2, 4, 8)),
+        Control("vit_steps", "Steps", DEFAULT.train.steps, bounds=(50, 3000, 50)),
+        Control("vit_lr", "Learning rate", DEFAULT.train.lr, "select_slider", LEARNING_RATES),
+    ],
+    presets={"a digit as 16 patch tokens + CLS": {}},
+)
 
 
 @st.cache_resource(show_spinner=False)
 def pretrained_vit():
     """The read-only pretrained ViT shared by every session (inference only)."""
-    return vit.load_pretrained_vit(vit.checkpoint_path(_ui.ASSETS))
-
-
-@st.cache_resource(show_spinner=False)
-def digits() -> vit.DigitsData:
-    return vit.load_digits_data()
+    return load_pretrained(checkpoint_path(_ui.ASSETS))
 
 
 _ui.lab_header(
@@ -42,18 +55,15 @@ _ui.lab_header(
     "**CLS** token, plus a learned positional embedding; the transformer encoder mixes them and the class is read "
     "from CLS. Here on scikit-learn's bundled 8 x 8 handwritten digits (1,500 to train, 297 held out).",
 )
-st.button(
-    "Lecture figure: a digit as 16 patch tokens + CLS", on_click=apply_lecture_figure, icon=":material/slideshow:"
-)
+CONTROLS.preset_buttons("vit", label="Lecture figure")
+CONTROLS.init()
 
-with _ui.user_errors():
+with _ui.user_errors(stop=True):
     model, meta = pretrained_vit()
-    data = digits()
-    index = st.number_input(
-        "Test image", 0, len(data.test_labels) - 1, 0, key="vit_index", bind="query-params", help="Held-out digit."
-    )
+    data = load_digits_data()
+    index = CONTROLS.show("vit_index")
     image, label = data.test_images[index], int(data.test_labels[index])
-    explanation = vit.explain(model, image)
+    explanation = explain(model, image)
     config = model.config
     st.markdown(
         f"Pretrained ViT ({config.n_layers} layers, {config.n_heads} heads, d = {config.d_model}, "
@@ -61,13 +71,16 @@ with _ui.user_errors():
         f"**{meta['test_accuracy']:.1%}**. This digit is a **{label}**; the model says **{explanation.prediction}** "
         f"({explanation.probabilities.max():.0%})."
     )
-    figure = vit_attention_figure(image.numpy(), explanation.cls_attention, explanation.rollout, config.patch_size)
+    figure = figures.vit_attention_figure(
+        image.numpy(), explanation.cls_attention, explanation.rollout, config.patch_size
+    )
     _ui.show_figure(figure, key="vit_cls_attention")
     left, right = st.columns([1, 3])
     with left:
-        _ui.show_figure(patches_figure(image.numpy(), config.patch_size, "Patches = tokens 1..N"), key="vit_patches")
+        figure = figures.patches_figure(image.numpy(), config.patch_size, "Patches = tokens 1..N")
+        _ui.show_figure(figure, key="vit_patches")
     with right:
-        figure = attribution_figure(
+        figure = figures.attribution_figure(
             image.numpy(), explanation.rollout, explanation.attribution, config.patch_size, str(explanation.prediction)
         )
         _ui.show_figure(figure, key="vit_attribution")
@@ -82,34 +95,20 @@ with _ui.user_errors():
 
 with _ui.user_errors():
     st.subheader("Train a ViT yourself")
-    col_patch, col_layers, col_heads, col_steps, col_lr = st.columns(5)
-    patch = col_patch.select_slider("Patch size", [1, 2, 4, 8], value=2, key="vit_patch", bind="query-params")
-    n_layers = col_layers.slider("Layers", 1, 4, 2, key="vit_layers", bind="query-params")
-    n_heads = col_heads.select_slider("Heads", [1, 2, 4, 8], value=4, key="vit_heads", bind="query-params")
-    steps = col_steps.slider("Steps", 50, 3000, vit.PRETRAIN_STEPS, step=50, key="vit_steps", bind="query-params")
-    lr = col_lr.select_slider(
-        "Learning rate",
-        options=[1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 1.0, 10.0],
-        value=vit.PRETRAIN_LR,
-        key="vit_lr",
-        bind="query-params",
+    keys = ("vit_patch", "vit_layers", "vit_heads", "vit_steps", "vit_lr")
+    patch, n_layers, n_heads, steps, lr = (CONTROLS.show(key, c) for key, c in zip(keys, st.columns(5), strict=True))
+    run = ViTRun(
+        ViTConfig(patch_size=patch, n_layers=n_layers, n_heads=n_heads),
+        replace(DEFAULT.train, steps=steps, lr=lr, seed=_ui.global_seed()),
     )
 
-    def make_trainer() -> Trainer:
-        model = vit.ViT(vit.ViTConfig(patch_size=patch, n_layers=n_layers, n_heads=n_heads))
-        return vit.vit_trainer(model, steps, lr, _ui.global_seed(), _ui.device())
-
-    def render(trainer: Trainer) -> None:
-        history = trainer.history
+    def render(trainer) -> None:
         title = f"ViT with {patch} x {patch} patches on 8 x 8 digits"
-        _ui.show_figure(
-            history_curves(history, "accuracy", title),
-            key="vit_train_curves",
-        )
+        _ui.show_figure(history_curves(trainer.history, "accuracy", title), key="vit_train_curves")
         if trainer.done:
-            st.markdown(f"Held-out accuracy: **{vit.test_accuracy(trainer.model):.1%}**")
-            mine = vit.explain(trainer.model, image, ig_steps=16)
-            figure = vit_attention_figure(image.numpy(), mine.cls_attention, mine.rollout, patch)
+            st.markdown(f"Held-out accuracy: **{held_out_accuracy(trainer.model):.1%}**")
+            mine = explain(trainer.model, image, ig_steps=16)
+            figure = figures.vit_attention_figure(image.numpy(), mine.cls_attention, mine.rollout, patch)
             _ui.show_figure(figure, key="vit_train_attention")
 
-    _ui.live_training("vit", make_trainer, render)
+    _ui.live_training("vit", lambda: build_trainer(run, _ui.device()), render)

@@ -8,10 +8,9 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from viz.style import DIVERGING, SEQUENTIAL, finish
+from models.blocks.recurrent import CELL_LABELS
+from viz.style import CELL_COLOURS, DIVERGING, SEQUENTIAL, finish
 
-CELL_COLOURS = {"rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c"}
-CELL_NAMES = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}
 REGIME_TEXT = {
     "vanishing": "vanishing (norms shrink with t - k)",
     "exploding": "exploding (norms grow with t - k)",
@@ -222,7 +221,7 @@ def cell_accuracy_figure(gaps: list[int], accuracy: dict[str, list[float]], chan
                 x=gaps,
                 y=values,
                 mode="lines+markers",
-                name=CELL_NAMES.get(cell, cell),
+                name=CELL_LABELS.get(cell, cell),
                 line={"color": CELL_COLOURS.get(cell)},
             )
         )
@@ -247,7 +246,7 @@ def cell_profile_figure(profiles: dict[str, dict[str, np.ndarray]]) -> go.Figure
     fig = go.Figure()
     for cell, profile in profiles.items():
         colour = CELL_COLOURS.get(cell)
-        name = CELL_NAMES.get(cell, cell)
+        name = CELL_LABELS.get(cell, cell)
         for key, label, dash in (
             ("dh", f"{name}: ||dh_T/dh_k||", "solid"),
             ("dC", f"{name}: ||dC_T/dC_k||", "dash"),

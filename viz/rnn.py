@@ -11,10 +11,10 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from viz.style import DIVERGING, SEQUENTIAL, finish
+from models.blocks.recurrent import CELL_LABELS
+from viz.style import CELL_COLOURS, DIVERGING, SEQUENTIAL, finish
 
 CLASS_COLOURS = qualitative.D3
-CELL_COLOURS = {"rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c"}
 
 
 def _step_labels(tokens: list[str]) -> list[str]:
@@ -217,16 +217,16 @@ def attribution_bars(characters: list[str], attributions: np.ndarray, target: st
     return finish(fig, title, x_title="character", y_title=f"attribution to '{target}'", height=340)
 
 
-def comparison_curves(curves: dict[str, dict[str, np.ndarray]], title: str, target: float | None = None) -> go.Figure:
+def comparison_curves(curves: dict, title: str, target: float | None = None) -> go.Figure:
     """Loss (log) and accuracy against the step for several cells trained side by side.
 
-    ``curves[name]`` holds "step", "loss", "accuracy" arrays.
+    ``curves[cell]`` holds "step", "loss" and "accuracy" columns (a dict of arrays or a ``MetricHistory``).
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss", "training accuracy"))
     for name, c in curves.items():
-        colour = CELL_COLOURS.get(name.lower())
+        colour, label = CELL_COLOURS.get(name), CELL_LABELS.get(name, name)
         fig.add_trace(
-            go.Scatter(x=c["step"], y=c["loss"], mode="lines", name=name.upper(), legendgroup=name, line_color=colour),
+            go.Scatter(x=c["step"], y=c["loss"], mode="lines", name=label, legendgroup=name, line_color=colour),
             row=1,
             col=1,
         )
@@ -235,7 +235,7 @@ def comparison_curves(curves: dict[str, dict[str, np.ndarray]], title: str, targ
                 x=c["step"],
                 y=c["accuracy"],
                 mode="lines",
-                name=name.upper(),
+                name=label,
                 legendgroup=name,
                 showlegend=False,
                 line_color=colour,

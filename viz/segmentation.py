@@ -38,6 +38,12 @@ def _outcome_layer(outcome: np.ndarray, opacity: float) -> go.Heatmap:
     return go.Heatmap(z=outcome, zmin=0, zmax=2, colorscale=scale, showscale=False, opacity=opacity, hoverinfo="skip")
 
 
+def _pixel_marker(pixel: tuple[int, int]) -> go.Scatter:
+    """A cyan cross on the picked pixel (row, col)."""
+    marker = {"symbol": "x", "size": 11, "color": "cyan", "line": {"width": 2}}
+    return go.Scatter(x=[pixel[1]], y=[pixel[0]], mode="markers", showlegend=False, hoverinfo="skip", marker=marker)
+
+
 def _legend(fig: go.Figure) -> None:
     for name, colour in OUTCOME_COLOURS.items():
         fig.add_trace(
@@ -94,18 +100,7 @@ def four_panels(
         reference = truth if truth is not None else predictions[name]
         fig.add_trace(_outcome_layer(outcome_map(predictions[name], reference), opacity), row=1, col=i)
     for i in range(1, 3 + len(names)):
-        fig.add_trace(
-            go.Scatter(
-                x=[pixel[1]],
-                y=[pixel[0]],
-                mode="markers",
-                showlegend=False,
-                hoverinfo="skip",
-                marker={"symbol": "x", "size": 11, "color": "cyan", "line": {"width": 2}},
-            ),
-            row=1,
-            col=i,
-        )
+        fig.add_trace(_pixel_marker(pixel), row=1, col=i)
     if truth is not None:
         _legend(fig)
     _image_axes(fig, image.shape, 2 + len(names))
@@ -136,17 +131,7 @@ def head_attention(maps: np.ndarray, image: np.ndarray, pixel: tuple[int, int], 
             row=1,
             col=i,
         )
-        fig.add_trace(
-            go.Scatter(
-                x=[pixel[1]],
-                y=[pixel[0]],
-                mode="markers",
-                showlegend=False,
-                marker={"symbol": "x", "color": "cyan", "size": 10},
-            ),
-            row=1,
-            col=i,
-        )
+        fig.add_trace(_pixel_marker(pixel), row=1, col=i)
     _image_axes(fig, image.shape, heads + 1)
     return finish(fig, f"Bottleneck self-attention of pixel (row {pixel[0]}, col {pixel[1]}), per head", height=300)
 

@@ -10,6 +10,7 @@ SEQUENTIAL = "Viridis"
 BASE_FONT = 13
 PRESENTER_SCALE = 1.6
 MAX_DISPLAY_CELLS = 512
+CELL_COLOURS = {"rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c"}
 
 
 def finish(fig: go.Figure, title: str, x_title: str | None = None, y_title: str | None = None, height: int = 420):
@@ -50,3 +51,13 @@ def stride_note(row_step: int, col_step: int) -> str:
     if row_step == col_step == 1:
         return ""
     return f" (every {row_step}th row, {col_step}th column shown)"
+
+
+def square_cells(fig: go.Figure) -> None:
+    """Square pixels in every subplot (images and patch grids must not be stretched)."""
+    names = [name for name in fig.layout.to_plotly_json() if name.startswith(("xaxis", "yaxis"))]
+    for name in names:
+        if name.startswith("yaxis"):
+            fig.layout[name].update(scaleanchor="x" + name.removeprefix("yaxis"), constrain="domain")
+        else:
+            fig.layout[name].update(constrain="domain")

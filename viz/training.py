@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from models.engine import MetricHistory
+from models.core.engine import MetricHistory
 from viz.style import finish
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pages._labs import LABS
+from models.core.registry import LABS
 from tests.e2e.conftest import screenshot, serve_app, wait_for_app
 
 

@@ -1,0 +1,137 @@
+"""The one registry of labs: the app's navigation and home page, ``make pretrain`` and the browser tests read it.
+
+A lab's key names everything of it: its page ``pages/<key>.py``, its package ``models.labs.<key>`` (whose
+``pretrain`` module writes its checkpoints to ``assets/`` when ``checkpoints`` is True), its viz module
+``viz.<key>`` and its URL path. Only labs that work are registered: a placeholder is not a lab.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Lab:
+    key: str
+    title: str
+    icon: str  # a Material icon name, as the app's navigation writes it
+    lecture: tuple[str, ...]  # slide titles from LECTURE_OUTLINE that this lab turns into experiments
+    summary: str
+    checkpoints: bool  # whether `make pretrain` trains its defaults into assets/
+
+    @property
+    def page(self) -> str:
+        return f"pages/{self.key}.py"
+
+    @property
+    def package(self) -> str:
+        return f"models.labs.{self.key}"
+
+
+LABS: tuple[Lab, ...] = (
+    Lab(
+        key="rnn",
+        title="Recurrent networks",
+        icon=":material/cycle:",
+        lecture=(
+            "Recurrent Neural Networks (RNNs)",
+            "RNNs expressiveness: examples",
+            "Toy ex: grammatical analysis",
+            "Long Short-Term Memory (LSTM)",
+            "Gated Recurrent Unit",
+            "Deep RNNs",
+            "Bi-directional RNNs",
+        ),
+        summary="Hidden states, cell states and gates of RNN/LSTM/GRU trained live; 'deep' => adjective with "
+        "per-letter attributions; sums; long-range recall.",
+        checkpoints=True,
+    ),
+    Lab(
+        key="gradients",
+        title="Vanishing and exploding gradients",
+        icon=":material/trending_down:",
+        lecture=("Back-Propagation Through Time (BPTT)", "Truncated BPTT", "BPTT: Exploding and Vanishing Gradients"),
+        summary="||dh_t/dh_k|| against the bound (beta_w beta_h)^(t-k), W's spectrum, clipping, truncated BPTT, "
+        "RNN vs LSTM vs GRU.",
+        checkpoints=True,
+    ),
+    Lab(
+        key="positional",
+        title="Positional encoding",
+        icon=":material/waves:",
+        lecture=("Positional encoding", "Sinusoidal positional encoding", "Input embedding"),
+        summary="The sinusoidal P, its similarity K = P P^T, learned vs sinusoidal embeddings trained live, 2D PE.",
+        checkpoints=True,
+    ),
+    Lab(
+        key="attention",
+        title="Attention and transformers",
+        icon=":material/hub:",
+        lecture=(
+            "From sequence to set",
+            "Self-attention",
+            "Multi-headed attention",
+            "Layer normalization",
+            "Feed-Forward Network (FFN)",
+        ),
+        summary="Q, K, V and A = softmax(QK^T/sqrt(d)) step by step, a tiny transformer trained live, PE on/off.",
+        checkpoints=True,
+    ),
+    Lab(
+        key="vit",
+        title="Vision Transformer (ViT)",
+        icon=":material/grid_view:",
+        lecture=("Vision Image Transformer (ViT)",),
+        summary="8x8 digits cut into patches, CLS attention per head and rollout, Captum attribution next to it.",
+        checkpoints=True,
+    ),
+    Lab(
+        key="segmentation",
+        title="Segmentation: U-Net vs U-Transformer",
+        icon=":material/biotech:",
+        lecture=("Transformer in medical image segmentation", "U-Transformer"),
+        summary="The slide's four panels, bottleneck attention per pixel, receptive fields, accuracy vs distance.",
+        checkpoints=True,
+    ),
+)
+
+LECTURE_OUTLINE: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "I. a) Vanilla RNNs",
+        ("Recurrent Neural Networks (RNNs)", "RNNs expressiveness: examples", "Toy ex: grammatical analysis"),
+    ),
+    (
+        "I. b) RNN training",
+        ("Back-Propagation Through Time (BPTT)", "Truncated BPTT", "BPTT: Exploding and Vanishing Gradients"),
+    ),
+    (
+        "I. c) Specific RNN architectures",
+        ("Long Short-Term Memory (LSTM)", "Gated Recurrent Unit", "Deep RNNs", "Bi-directional RNNs"),
+    ),
+    ("I. d) RNN applications", ("RNN applications",)),
+    (
+        "II. b) Transformer block",
+        ("From sequence to set", "Input embedding", "Positional encoding", "Sinusoidal positional encoding"),
+    ),
+    (
+        "II. b) Transformer block",
+        ("Self-attention", "Multi-headed attention", "Layer normalization", "Feed-Forward Network (FFN)"),
+    ),
+    (
+        "II. c) Vision and medical images",
+        ("Vision Image Transformer (ViT)", "Transformer in medical image segmentation", "U-Transformer"),
+    ),
+)
+
+
+def lab(key: str) -> Lab:
+    """The registered lab ``key``; a ValueError names the known ones."""
+    for entry in LABS:
+        if entry.key == key:
+            return entry
+    raise ValueError(f"no lab {key!r}; the labs are {[entry.key for entry in LABS]}")
+
+
+def labs_for(slides: tuple[str, ...]) -> list[Lab]:
+    """The registered labs that cover any of ``slides``."""
+    return [entry for entry in LABS if set(entry.lecture) & set(slides)]

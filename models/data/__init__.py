@@ -1,0 +1,1 @@
+"""Task and data generators, and readers of data that installed packages ship (never downloaded)."""

@@ -1,0 +1,52 @@
+"""Images a user uploads, decoded safely: type, size and pixel count checked before the pixels are read."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_UPLOAD_PIXELS = 4096 * 4096
+UPLOAD_FORMATS = ("PNG", "JPEG")
+
+
+def load_grayscale_image(data: bytes, size: int = 64) -> tuple[np.ndarray, list[str]]:
+    """Decode an uploaded PNG/JPEG to a ``(size, size)`` float image in [0, 1]; returns it and what was changed.
+
+    Refuses what is not a PNG/JPEG, larger than 5 MB or 4096x4096 px; converts colour and alpha
+    (composited on black) to grayscale; resizes to ``size`` (the model's input side).
+    """
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ValueError(f"the file is {len(data) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            picture = Image.open(io.BytesIO(data))
+            if picture.width * picture.height > MAX_UPLOAD_PIXELS:
+                raise ValueError(f"the image is {picture.width}x{picture.height} px; the limit is 4096x4096")
+            if picture.format not in UPLOAD_FORMATS:
+                raise ValueError(f"the file is a {picture.format} image; upload a PNG or JPEG")
+            picture.load()
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+        raise ValueError(f"the image is too large; the limit is 4096x4096 px ({error})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise ValueError(f"the file is not a readable PNG or JPEG image ({error})") from None
+    notes = []
+    if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
+        rgba = picture.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        picture = Image.alpha_composite(background, rgba)
+        notes.append("transparent pixels composited on black")
+    if picture.mode not in ("L", "I;16", "I", "F"):
+        notes.append(f"{picture.mode} converted to grayscale")
+    gray = np.asarray(picture.convert("F"), dtype=np.float64)
+    if picture.size != (size, size):
+        notes.append(f"resized from {picture.width}x{picture.height} to {size}x{size}")
+        gray = np.asarray(Image.fromarray(gray.astype(np.float32), mode="F").resize((size, size), Image.BILINEAR))
+    low, high = float(gray.min()), float(gray.max())
+    if high - low < 1e-6:
+        raise ValueError("the image is a single flat colour; there is nothing to segment")
+    return ((gray - low) / (high - low)).astype(np.float32), notes

@@ -1,0 +1,145 @@
+"""A lab's settings and lecture presets, declared once: each :class:`Control` is a widget bound to the URL
+with its key, label, default and bounds; :class:`Controls` holds a lab's controls and presets, checks every
+preset against them, gives every control its default, draws them, and applies a preset."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 1.0, 10.0)
+
+
+@dataclass(frozen=True)
+class Control:
+    """One widget: ``widget`` is slider, select_slider, selectbox, segmented, radio, toggle, number or text;
+    ``options`` are a selection's choices, ``bounds`` a slider's or number's (min, max, step)."""
+
+    key: str
+    label: str
+    default: Any
+    widget: str = "slider"
+    options: tuple = ()
+    bounds: tuple = ()
+    format: Callable[[Any], str] | None = None
+    help: str | None = None
+    bind: bool = True
+    on_change: Callable[[], None] | None = None
+
+    def accepts(self, value: Any) -> bool:
+        if self.options:
+            return value in self.options
+        if self.bounds:
+            return (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and self.bounds[0] <= value <= self.bounds[1]
+            )
+        if self.widget == "toggle":
+            return isinstance(value, bool)
+        return isinstance(value, str)
+
+    def show(self, where=st) -> Any:
+        """Draw the widget in ``where`` (the page, a column, the sidebar) and return its value."""
+        common = {
+            "key": self.key,
+            "help": self.help,
+            "bind": "query-params" if self.bind else None,
+            "on_change": self.on_change,
+        }
+        choices = {"options": list(self.options), "format_func": self.format or str}
+        if self.widget == "slider":
+            low, high, step = self.bounds
+            return where.slider(self.label, low, high, step=step, **common)
+        if self.widget == "number":
+            low, high, step = self.bounds
+            return where.number_input(self.label, min_value=low, max_value=high, step=step, **common)
+        if self.widget == "toggle":
+            return where.toggle(self.label, **common)
+        if self.widget == "text":
+            return where.text_input(self.label, max_chars=500, **common)
+        if self.widget == "segmented":
+            return where.segmented_control(self.label, required=True, **choices, **common)
+        if self.widget == "radio":
+            return where.radio(self.label, horizontal=True, **choices, **common)
+        return getattr(where, self.widget)(self.label, **choices, **common)  # select_slider, selectbox
+
+
+class Controls:
+    """A lab's controls and its lecture presets ({button label: {control key: value}})."""
+
+    def __init__(
+        self, controls: list[Control], presets: dict[str, dict[str, Any]] | None = None, clears: tuple[str, ...] = ()
+    ):
+        self.controls = {control.key: control for control in controls}
+        self.presets = presets or {}
+        self.clears = clears  # session keys a preset drops (a finished run that no longer matches the controls)
+        for name, values in self.presets.items():
+            for key, value in values.items():
+                if key not in self.controls or not self.controls[key].accepts(value):
+                    raise ValueError(f"preset {name!r} sets {key} to {value!r}, which its control does not accept")
+
+    def __getitem__(self, key: str) -> Control:
+        return self.controls[key]
+
+    def init(self, defaults: dict[str, Any] | None = None) -> None:
+        """Give every control that neither the URL nor this session has set its default (``defaults`` override
+        the declared ones). A selection in the URL may name an option or its label (bound widgets write the
+        label); a value that names neither is dropped with a warning, so the control keeps a valid value."""
+        for key, control in self.controls.items():
+            if control.options and key in st.query_params:
+                self._read_option(control)
+            if key not in st.query_params:
+                st.session_state.setdefault(key, (defaults or {}).get(key, control.default))
+
+    @staticmethod
+    def _read_option(control: Control) -> None:
+        value = st.query_params[control.key]
+        labels = {(control.format or str)(option) for option in control.options}
+        names = {str(option): option for option in control.options}
+        if value in labels:
+            return
+        if value in names:
+            st.session_state[control.key] = names[value]
+        else:
+            st.warning(f"The link's {control.label.lower()} is not one of the choices; using the default.")
+        del st.query_params[control.key]
+
+    def requested(self, key: str) -> Any:
+        """The value the URL or this session asks for (before the widgets are drawn), else the default."""
+        control = self.controls[key]
+        if key in st.query_params and control.options:
+            by_label = {(control.format or str)(option): option for option in control.options}
+            by_name = {str(option): option for option in control.options}
+            return by_label.get(st.query_params[key], by_name.get(st.query_params[key], control.default))
+        return st.session_state.get(key, control.default)
+
+    def show(self, key: str, where=st) -> Any:
+        return self.controls[key].show(where)
+
+    def row(self, *keys: str, widths: list[float] | None = None, where=st) -> list[Any]:
+        """Draw the controls ``keys`` side by side in one row of columns; returns their values in order."""
+        columns = where.columns(widths or len(keys))
+        return [self.controls[key].show(column) for key, column in zip(keys, columns, strict=True)]
+
+    def apply(self, name: str) -> None:
+        """Set every control to the preset's value, or back to its default (a preset resets what it does not set)."""
+        values = self.presets[name]
+        st.session_state.update({key: values.get(key, control.default) for key, control in self.controls.items()})
+        for key in self.clears:
+            st.session_state.pop(key, None)
+
+    def preset_buttons(self, prefix: str, names: tuple[str, ...] | None = None, label: str = "Lecture") -> None:
+        """One button per preset (or per preset in ``names``), side by side."""
+        names = names or tuple(self.presets)
+        for column, name in zip(st.columns(len(names)), names, strict=True):
+            column.button(
+                f"{label}: {name}" if label else name,
+                on_click=self.apply,
+                args=(name,),
+                icon=":material/slideshow:",
+                key=f"{prefix}_p_{name}",
+            )

@@ -1,0 +1,63 @@
+"""Uploads: PNG and JPEG decoded to a grey image in [0, 1], what was changed said, bad files refused."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.data.ct_slices import SegmentationTask, generate_sample
+from models.data.images import MAX_UPLOAD_BYTES, load_grayscale_image
+
+IMAGE = generate_sample(SegmentationTask(), 0, 0).image
+
+
+def _png(array: np.ndarray, mode: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode=mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_upload_converts_colour_alpha_and_size():
+    rgba = np.zeros((100, 80, 4), dtype=np.uint8)
+    rgba[..., 0] = np.arange(80, dtype=np.uint8)[None, :]
+    rgba[..., 3] = 255
+    rgba[:10, :, 3] = 0
+    image, notes = load_grayscale_image(_png(rgba, "RGBA"), 64)
+    assert image.shape == (64, 64) and image.dtype == np.float32
+    assert image.min() == 0.0 and image.max() == pytest.approx(1.0)
+    assert any("transparent" in n for n in notes) and any("resized from 80x100" in n for n in notes)
+    gray, notes = load_grayscale_image(_png((IMAGE * 255).astype(np.uint8), "L"), 64)
+    assert notes == [] and np.abs(gray - (IMAGE - IMAGE.min()) / np.ptp(IMAGE)).max() < 0.02
+
+
+def test_upload_accepts_jpeg_colour():
+    buffer = io.BytesIO()
+    Image.fromarray((np.random.default_rng(0).random((40, 40, 3)) * 255).astype(np.uint8)).save(buffer, "JPEG")
+    image, notes = load_grayscale_image(buffer.getvalue(), 64)
+    assert image.shape == (64, 64) and any("grayscale" in n for n in notes)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"definitely not an image", "not a readable"),
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "not a readable"),
+        (b"0" * (MAX_UPLOAD_BYTES + 1), "limit"),
+        (_png(np.full((8, 8), 7, dtype=np.uint8), "L"), "flat"),
+    ],
+)
+def test_bad_uploads_raise_clear_errors(data, message):
+    with pytest.raises(ValueError, match=message):
+        load_grayscale_image(data)
+
+
+def test_gif_and_huge_images_are_refused():
+    buffer = io.BytesIO()
+    Image.new("L", (8, 8)).save(buffer, "GIF")
+    with pytest.raises(ValueError, match="PNG or JPEG"):
+        load_grayscale_image(buffer.getvalue())
+    buffer = io.BytesIO()
+    Image.new("1", (5000, 4000)).save(buffer, "PNG")
+    with pytest.raises(ValueError, match="limit"):
+        load_grayscale_image(buffer.getvalue())

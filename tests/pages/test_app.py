@@ -1,0 +1,58 @@
+"""AppTest: the app and its home page, every registered lab runs, and the shared live-training panel."""
+
+import pytest
+
+from models.core.registry import LABS
+from tests.conftest import assert_clean, open_page
+
+
+def test_home_maps_the_lecture_to_every_lab():
+    at = open_page()
+    assert_clean(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert "Navigate by slide" in " ".join(s.value for s in at.subheader)
+    assert "Positional encoding" in text
+    assert at.sidebar.toggle(key="presenter") is not None and at.sidebar.number_input(key="seed").value == 0
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[lab.key for lab in LABS])
+def test_every_lab_page_runs(lab):
+    at = open_page(lab.page)
+    assert_clean(at)
+    assert at.title[0].value == lab.title
+
+
+def _two_live_trainings_script():
+    """Panel "a" trains a fake run that ends on its second tick; the button of panel "b" sits below it."""
+    import streamlit as st
+
+    from models.core.engine import TrainConfig
+    from pages import _ui
+
+    class EndsOnSecondTick:
+        def __init__(self):
+            self.ticks, self.config, self.stop_reason = 0, TrainConfig(steps=2), "finished"
+
+        step = property(lambda self: self.ticks)
+        done = property(lambda self: self.ticks >= 2)
+        status = property(lambda self: "finished" if self.done else "running")
+
+        def run_for(self, seconds):
+            self.ticks += 1
+
+        def request_stop(self):
+            self.ticks = 2
+
+    _ui.live_training("a", EndsOnSecondTick, lambda trainer: st.write(f"a at {trainer.step}"))
+    _ui.live_training("b", EndsOnSecondTick, lambda trainer: st.write(f"b at {trainer.step}"), start_label="Start b")
+
+
+def test_a_run_ending_in_the_same_rerun_does_not_swallow_another_click():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_two_live_trainings_script).run()
+    at.button(key="a_start").click().run()
+    assert at.session_state["a_trainer"].step == 1
+    at.button(key="b_start").click().run()  # "a" ends during this rerun
+    assert at.session_state["a_trainer"].done
+    assert "b_trainer" in at.session_state and at.session_state["a_refresh"]

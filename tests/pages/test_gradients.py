@@ -1,0 +1,70 @@
+"""The gradient lab's page in AppTest: loads clean, presets, the largest sizes, live training, bad settings."""
+
+import json
+
+from tests.conftest import assert_clean, open_page
+
+PAGE = "pages/gradients.py"
+
+
+def charts(at) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def titles(at) -> list[str]:
+    return [spec["layout"]["title"]["text"] for spec in charts(at)]
+
+
+def test_page_loads_with_figures():
+    at = open_page(PAGE)
+    assert_clean(at)
+    shown = titles(at)
+    assert any("dh_t/dh_k" in t for t in shown)
+    assert any("Eigenvalues of W" in t for t in shown)
+    assert any("Decay with t - k" in t for t in shown)
+    assert any("dependency length" in t for t in shown)  # pretrained RNN vs LSTM vs GRU
+
+
+def test_lecture_presets_name_the_regime():
+    at = open_page(PAGE)
+    at.button[0].click().run()  # vanishing
+    assert_clean(at)
+    assert any("vanishing" in t for t in titles(at))
+    at.button[1].click().run()  # exploding
+    assert_clean(at)
+    assert any("exploding" in t for t in titles(at))
+
+
+def test_largest_size_is_computed_on_a_coarser_grid_and_says_so():
+    at = open_page(PAGE)
+    at.slider(key="gr_T").set_value(200)
+    at.slider(key="gr_H").set_value(128).run()
+    assert_clean(at)
+    assert any("every" in t and "th k" in t for t in titles(at))
+
+
+def test_explode_preset_trains_and_stops_with_a_reason():
+    at = open_page(PAGE)
+    at.button(key="gr_start")  # exists before any training
+    explode = next(b for b in at.button if b.label.startswith("Explode (no"))
+    explode.click().run()
+    at.slider(key="gr_steps").set_value(20).run()
+    at.button(key="gr_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    trainer = at.session_state["gr_trainer"]
+    trainer.run()  # AppTest does not tick fragments: finish the run as the page's ticks would
+    assert trainer.status == "diverged" and "became" in trainer.stop_reason
+
+
+def test_the_gate_bias_the_page_states_is_the_one_the_models_start_with():
+    from dataclasses import replace
+
+    from models.labs.gradients.pretrain import COMPARISON
+    from models.labs.gradients.spec import build_model
+
+    at = open_page(PAGE)
+    text = " ".join(m.value for m in at.markdown)
+    assert f"b_U + b_W of +{COMPARISON.gate_bias:g}" in text
+    for cell in ("lstm", "gru"):
+        bias = build_model(replace(COMPARISON, cell=cell)).body.keep_gate_bias()
+        assert (bias == COMPARISON.gate_bias).all()

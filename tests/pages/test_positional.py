@@ -1,0 +1,53 @@
+"""AppTest of the positional-encoding lab: its sliders, preset, live training, a diverged run, presenter mode."""
+
+from models.core.engine import TrainConfig
+from models.labs.positional.spec import PositionalRun, build_trainer
+from tests.conftest import assert_clean, open_page
+
+
+def test_pe_sliders_drive_the_figures():
+    at = open_page("pages/positional.py")
+    at.slider(key="pe_d").set_value(256).run()
+    at.slider(key="pe_len").set_value(300).run()
+    assert_clean(at)
+    assert "d/2 = **128**" in " ".join(m.value for m in at.markdown)
+
+
+def test_lecture_preset_reproduces_the_slide():
+    at = open_page("pages/positional.py")
+    at.slider(key="pe_d").set_value(512).run()
+    at.button[0].click().run()
+    assert at.slider(key="pe_d").value == 128 and at.slider(key="pe_len").value == 50
+    assert_clean(at)
+
+
+def test_train_live_starts_a_trainer_and_stop_ends_it():
+    at = open_page("pages/positional.py")
+    at.button(key="pe_start").click().run()
+    trainer = at.session_state["pe_trainer"]
+    assert trainer.step > 0 and not at.exception
+    at.button(key="pe_stop").click().run()
+    assert at.session_state["pe_trainer"].status == "stopped"
+    assert any("stopped by the user" in w.value for w in at.warning)
+
+
+def test_diverged_training_shows_its_reason_not_a_traceback():
+    trainer = build_trainer(PositionalRun("learned", TrainConfig(steps=50)), device="cpu")
+    step = trainer.step_fn
+
+    def exploding(model, batch, context):
+        output = step(model, batch, context)
+        output.loss = output.loss * (float("inf") if context.step >= 3 else 1.0)
+        return output
+
+    trainer.step_fn = exploding
+    at = open_page("pages/positional.py", pe_trainer=trainer)
+    assert not at.exception
+    assert trainer.status == "diverged"
+    assert any("Training stopped: loss became inf at step 4" in e.value for e in at.error)
+
+
+def test_presenter_mode_hides_secondary_controls_from_the_main_area():
+    at = open_page("pages/positional.py", presenter=True)
+    assert_clean(at)
+    assert any("presenter mode" in e.label for e in at.sidebar.expander)
