@@ -5,7 +5,12 @@ import streamlit as st
 from models.core.registry import LABS
 from pages import _ui
 
-st.set_page_config(page_title="SeqLab", page_icon=":material/timeline:", layout="wide")
+st.set_page_config(
+    page_title="SeqLab",
+    page_icon=":material/timeline:",
+    layout="wide",
+    initial_sidebar_state="collapsed" if _ui.presenter_mode() else "auto",
+)
 
 home = st.Page("pages/home.py", title="Lecture map", icon=":material/map:", default=True)
 labs = [st.Page(lab.page, title=lab.title, icon=lab.icon, url_path=lab.key) for lab in LABS]

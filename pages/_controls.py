@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 1.0, 10.0)
+LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 2e-2, 3e-2, 1e-1, 1.0, 10.0)
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,7 @@ class Control:
             low, high, step = self.bounds
             return where.slider(self.label, low, high, step=step, **common)
         if self.widget == "number":
-            low, high, step = self.bounds
-            return where.number_input(self.label, min_value=low, max_value=high, step=step, **common)
+            return self._checked_number(where, common)
         if self.widget == "toggle":
             return where.toggle(self.label, **common)
         if self.widget == "text":
@@ -67,16 +66,26 @@ class Control:
             return where.radio(self.label, horizontal=True, **choices, **common)
         return getattr(where, self.widget)(self.label, **choices, **common)  # select_slider, selectbox
 
+    def _checked_number(self, where, common: dict) -> Any:
+        """A typed number outside the bounds is refused with a message (Streamlit's own bounds would only
+        outline the box in red and keep the old value); the last accepted value stays in use."""
+        low, high, step = self.bounds
+        value = where.number_input(self.label, step=step, **common)
+        accepted = f"_{self.key}_accepted"
+        if low <= value <= high:
+            st.session_state[accepted] = value
+            return value
+        kept = st.session_state.get(accepted, self.default)
+        where.error(f"{self.label}: {value:g} is outside {low:g} to {high:g}; still showing {kept:g}.")
+        return kept
+
 
 class Controls:
     """A lab's controls and its lecture presets ({button label: {control key: value}})."""
 
-    def __init__(
-        self, controls: list[Control], presets: dict[str, dict[str, Any]] | None = None, clears: tuple[str, ...] = ()
-    ):
+    def __init__(self, controls: list[Control], presets: dict[str, dict[str, Any]] | None = None):
         self.controls = {control.key: control for control in controls}
         self.presets = presets or {}
-        self.clears = clears  # session keys a preset drops (a finished run that no longer matches the controls)
         for name, values in self.presets.items():
             for key, value in values.items():
                 if key not in self.controls or not self.controls[key].accepts(value):
@@ -120,21 +129,23 @@ class Controls:
     def show(self, key: str, where=st) -> Any:
         return self.controls[key].show(where)
 
-    def row(self, *keys: str, widths: list[float] | None = None, where=st) -> list[Any]:
-        """Draw the controls ``keys`` side by side in one row of columns; returns their values in order."""
-        columns = where.columns(widths or len(keys))
+    def row(self, *keys: str, widths: list[float] | None = None) -> list[Any]:
+        """Draw the controls ``keys`` side by side in one row of columns; returns their values in order. In
+        presenter mode they go one under the other into the sidebar, so the main area keeps the figures."""
+        if st.session_state.get("presenter"):
+            return [self.controls[key].show(st.sidebar) for key in keys]
+        columns = st.columns(widths or len(keys))
         return [self.controls[key].show(column) for key, column in zip(keys, columns, strict=True)]
 
     def apply(self, name: str) -> None:
         """Set every control to the preset's value, or back to its default (a preset resets what it does not set)."""
         values = self.presets[name]
         st.session_state.update({key: values.get(key, control.default) for key, control in self.controls.items()})
-        for key in self.clears:
-            st.session_state.pop(key, None)
 
     def preset_buttons(self, prefix: str, names: tuple[str, ...] | None = None, label: str = "Lecture") -> None:
         """One button per preset (or per preset in ``names``), side by side."""
         names = names or tuple(self.presets)
+        label = "" if st.session_state.get("presenter") else label  # the icon says it on a projector
         for column, name in zip(st.columns(len(names)), names, strict=True):
             column.button(
                 f"{label}: {name}" if label else name,

@@ -18,7 +18,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from models.core.checkpoint import Checkpoint, load_checkpoint
 from models.core.device import default_device, device_label, seed_everything
-from models.core.engine import Trainer, TrainerGroup
+from models.core.engine import Trainer, TrainerGroup, at_chance
 from viz.style import presenter
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -27,9 +27,17 @@ TRAIN_SECONDS_PER_TICK = 0.4
 
 PRESENTER_CSS = """
 <style>
-html { font-size: 22px; }
-[data-testid="stSidebar"] { min-width: 22rem; }
+html { font-size: 18px; }
+[data-testid="stMainBlockContainer"] { padding-top: 3.3rem; padding-bottom: 1rem; }
+[data-testid="stMainBlockContainer"] h1 { font-size: 1.6rem; padding: 0; }
+[data-testid="stAlert"] > div { padding-top: 0.4rem; padding-bottom: 0.4rem; }
 [data-testid="stCaptionContainer"] { display: none; }
+[data-testid="stBaseButton-secondary"] p, [data-testid="stBaseButton-primary"] p { white-space: normal; }
+</style>
+"""
+SIDEBAR_CSS = """
+<style>
+[data-testid="stSidebarNav"] a span { white-space: normal; }
 </style>
 """
 
@@ -58,6 +66,7 @@ def sidebar() -> None:
             bind="query-params",
             help="Large fonts for a projector; secondary controls move to the sidebar.",
         )
+    st.markdown(SIDEBAR_CSS, unsafe_allow_html=True)
     if presenter_mode():
         st.markdown(PRESENTER_CSS, unsafe_allow_html=True)
 
@@ -80,7 +89,10 @@ def seed_torch() -> None:
 
 
 def presenter_mode() -> bool:
-    return bool(st.session_state.get("presenter", False))
+    """Presenter mode, from this session's toggle or, before the toggle is drawn, from the link."""
+    if "presenter" in st.session_state:
+        return bool(st.session_state["presenter"])
+    return st.query_params.get("presenter", "").lower() == "true"
 
 
 def ensure_app_shell() -> None:
@@ -99,17 +111,27 @@ def ensure_app_shell() -> None:
 
 
 def lab_header(title: str, lecture: str, summary: str) -> None:
+    """The lab's title, the slides it covers and what it shows (folded away in presenter mode: the projector
+    keeps its first screen for the lecture figure)."""
     ensure_app_shell()
     st.title(title)
     st.caption(f"Lecture: {lecture}")
-    st.markdown(summary)
+    if presenter_mode():
+        with st.sidebar.expander("What this lab shows"):
+            st.markdown(summary)
+    else:
+        st.markdown(summary)
 
 
-def show_figure(fig: go.Figure, key: str, **kwargs) -> object:
-    """Draw ``fig`` full width, with a PNG export in its toolbar and larger fonts in presenter mode."""
+def show_figure(fig: go.Figure, key: str, how: str | None = None, **kwargs) -> object:
+    """Draw ``fig`` full width, with a PNG export in its toolbar and larger fonts in presenter mode; ``how`` is
+    the "how to read this" under it: what to look at, and what the lecture predicts a student will see."""
     shown = presenter(fig) if presenter_mode() else fig
     config = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": f"seqlab_{key}", "scale": 2}}
-    return st.plotly_chart(shown, width="stretch", key=key, config=config, **kwargs)
+    event = st.plotly_chart(shown, width="stretch", key=key, config=config, **kwargs)
+    if how:
+        st.caption(f"**How to read this.** {how}")
+    return event
 
 
 @contextmanager
@@ -122,6 +144,12 @@ def user_errors(stop: bool = False) -> Iterator[None]:
         st.error(f"{error}", icon=":material/error:")
         if stop:
             st.stop()
+
+
+def view_columns(count: int) -> list:
+    """Places for the controls of one view: side by side, or in presenter mode one under the other in the
+    sidebar, so the projector's first screen keeps the figure."""
+    return [st.sidebar] * count if presenter_mode() else st.columns(count)
 
 
 def secondary_controls(label: str = "More settings"):
@@ -170,13 +198,15 @@ def live_training(
     make_trainer: Callable[[], Trainer | TrainerGroup],
     render: Callable[[Trainer | TrainerGroup], None],
     start_label: str = "Train live",
+    chance: tuple[str, float] | None = None,
 ) -> Trainer | TrainerGroup | None:
     """Start/stop buttons and a panel that trains in short ticks and redraws with ``render(trainer)``.
 
     The user's trainer lives in ``st.session_state[f"{key}_trainer"]``. While it runs, a fragment reruns
     every ``TICK_SECONDS`` and advances it for about ``TRAIN_SECONDS_PER_TICK``, so the page stays
     responsive and the Stop button acts between ticks. ``make_trainer`` may raise ``ValueError`` (bad
-    settings): the message is shown and nothing else changes.
+    settings): the message is shown and nothing else changes. ``chance`` (metric, value): a run that ends
+    there is reported as having learned nothing, with a likely reason.
     """
     state_key, refresh_key = f"{key}_trainer", f"{key}_refresh"
     if st.button(start_label, key=f"{key}_start", type="primary", icon=":material/play_arrow:"):
@@ -197,7 +227,7 @@ def live_training(
         current.run_for(TRAIN_SECONDS_PER_TICK)
         st.progress(min(current.step / current.config.steps, 1.0), text=f"step {current.step} / {current.config.steps}")
         render(current)
-        _status_message(current)
+        _status_message(current, chance)
         if (was_running and current.done) or st.session_state.pop(refresh_key, False):
             _refresh_page(refresh_key, in_full_run["value"])
 
@@ -218,10 +248,38 @@ def _refresh_page(refresh_key: str, in_full_run: bool) -> None:
         st.rerun()
 
 
-def _status_message(trainer: Trainer | TrainerGroup) -> None:
+def _status_message(trainer: Trainer | TrainerGroup, chance: tuple[str, float] | None) -> None:
     if trainer.status == "diverged":
         st.error(f"Training stopped: {trainer.stop_reason}.", icon=":material/warning:")
     elif trainer.status == "stopped":
         st.warning(f"Training {trainer.stop_reason}.", icon=":material/pause:")
     elif trainer.status == "finished":
-        st.success(f"Training {trainer.stop_reason}.", icon=":material/check:")
+        stuck = _learned_nothing(trainer, chance)
+        if stuck:
+            st.warning(stuck, icon=":material/sentiment_dissatisfied:")
+        else:
+            st.success(f"Training {trainer.stop_reason}.", icon=":material/check:")
+
+
+def _learned_nothing(trainer: Trainer | TrainerGroup, chance: tuple[str, float] | None) -> str | None:
+    """Why a finished run is not a success: its metric ended at chance, with the likeliest cause."""
+    if chance is None:
+        return None
+    metric, level = chance
+    members = trainer.trainers if isinstance(trainer, TrainerGroup) else {"the model": trainer}
+    stuck = {name: at_chance(t.history, metric, level) for name, t in members.items()}
+    stuck = {name: value for name, value in stuck.items() if value is not None}
+    if not stuck:
+        return None
+    lr = trainer.config.lr
+    cause = (
+        f"the learning rate ({lr:g}) is likely too high: try 1e-3 to 1e-2"
+        if lr >= 0.1
+        else f"the learning rate ({lr:g}) may be too low, or the run too short"
+        if lr <= 1e-4
+        else "it needs more steps, or this model cannot learn the task (that can be the lesson)"
+    )
+    who = ", ".join(f"{name} {value:.0%}" for name, value in stuck.items())
+    return (
+        f"Training finished {trainer.step} steps but learned nothing: {metric} at chance ({level:.0%}): {who}. {cause}."
+    )

@@ -9,8 +9,14 @@ DIVERGING = "RdBu_r"
 SEQUENTIAL = "Viridis"
 BASE_FONT = 13
 PRESENTER_SCALE = 1.6
+PRESENTER_MAX_HEIGHT = 360  # px: with the title, presets and tabs above, a figure fits a 1280x720 projector
 MAX_DISPLAY_CELLS = 512
 CELL_COLOURS = {"rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c"}
+
+
+def position_labels(tokens: list[str]) -> list[str]:
+    """Axis labels "1: the", "2: cat" ... by position: equal tokens stay apart (plotly merges equal categories)."""
+    return [f"{t + 1}: {token}" for t, token in enumerate(tokens)]
 
 
 def finish(fig: go.Figure, title: str, x_title: str | None = None, y_title: str | None = None, height: int = 420):
@@ -32,7 +38,8 @@ def finish(fig: go.Figure, title: str, x_title: str | None = None, y_title: str 
 def presenter(fig: go.Figure, scale: float = PRESENTER_SCALE) -> go.Figure:
     """A copy of ``fig`` with every font enlarged for a projector."""
     big = go.Figure(fig)
-    big.update_layout(font={"size": round(BASE_FONT * scale)}, height=int((fig.layout.height or 420) * 1.15))
+    height = min(int((fig.layout.height or 420) * 1.15), PRESENTER_MAX_HEIGHT)
+    big.update_layout(font={"size": round(BASE_FONT * scale)}, height=height)
     big.update_annotations(font_size=round(BASE_FONT * scale))
     return big
 

@@ -46,6 +46,7 @@ class TrainConfig:
     chunk_size: int = 25
     seed: int = 0
     history_capacity: int = 1000
+    schedule: str = "constant"  # or "cosine": the learning rate decays from lr to 0 over the steps
 
     def __post_init__(self):
         if self.steps < 1:
@@ -64,8 +65,17 @@ class TrainConfig:
             raise ValueError(f"chunk size must be at least 1, got {self.chunk_size}")
         if self.history_capacity < 2:
             raise ValueError(f"history capacity must be at least 2, got {self.history_capacity}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"learning-rate schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of optimizer step ``step`` (0-based)."""
+        if self.schedule == "cosine":
+            return self.lr * 0.5 * (1 + math.cos(math.pi * step / self.steps))
+        return self.lr
 
 
+SCHEDULES = ("constant", "cosine")
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
@@ -107,7 +117,8 @@ class StepMetrics:
 
 
 class MetricHistory:
-    """A bounded record of :class:`StepMetrics` that always spans the whole run.
+    """A bounded record of :class:`StepMetrics` that always spans the whole run. A run that diverges ends on
+    the step that overflowed (its loss or gradient norm not finite), so a chart can mark where it happened.
 
     When full it keeps every second entry and records only every second step from then on, so a
     curve drawn from it covers step 1 to now at a resolution that halves as the run grows.
@@ -119,7 +130,7 @@ class MetricHistory:
         self.entries: list[StepMetrics] = []
 
     def append(self, entry: StepMetrics) -> None:
-        if entry.step % self.stride:
+        if entry.step % self.stride and math.isfinite(entry.loss) and math.isfinite(entry.grad_norm):
             return
         self.entries.append(entry)
         if len(self.entries) > self.capacity:
@@ -244,14 +255,22 @@ class Trainer:
         loss_value = output.loss.item()
         if not math.isfinite(loss_value):
             self.stop_reason = f"loss became {loss_value} at step {self.step + 1}"
+            self.history.append(StepMetrics(step=self.step + 1, loss=loss_value, grad_norm=math.nan))
             return None
         self._remember_good_weights()
         output.loss.backward()
-        max_norm = self.config.clip_norm if self.config.clip_norm is not None else math.inf
-        grad_norm = torch.nn.utils.clip_grad_norm_(self._parameters, max_norm).item()
+        grads = [p.grad for p in self._parameters if p.grad is not None]
+        total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))  # ||dL/dtheta|| before clipping
+        grad_norm = total.item()
+        if self.config.clip_norm is not None and grad_norm > self.config.clip_norm:
+            torch.nn.utils.clip_grads_with_norm_(self._parameters, self.config.clip_norm, total)
         if not math.isfinite(grad_norm):
             self.stop_reason = f"gradient norm became {grad_norm} at step {self.step + 1}"
+            self.history.append(StepMetrics(step=self.step + 1, loss=loss_value, grad_norm=grad_norm))
             return None
+        if self.config.schedule != "constant":
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.config.lr_at(self.step)
         self.optimizer.step()
         self.step += 1
         metrics = StepMetrics(
@@ -270,8 +289,7 @@ class Trainer:
     def _remember_good_weights(self) -> None:
         """Copy the weights that just produced a finite loss (into preallocated buffers, no graph)."""
         with torch.no_grad():
-            for saved, parameter in zip(self._last_good, self._parameters, strict=True):
-                saved.copy_(parameter)
+            torch._foreach_copy_(self._last_good, self._parameters)
         self._last_good_step = self.step
 
     def _recover(self) -> None:
@@ -353,3 +371,14 @@ def _to_device(batch: Batch, device: torch.device) -> Batch:
     if isinstance(batch, dict):
         return {key: _to_device(value, device) for key, value in batch.items()}
     return batch
+
+
+def at_chance(history: MetricHistory, metric: str, chance: float, margin: float = 0.05) -> float | None:
+    """The run's final ``metric`` (mean of its last tenth of recorded steps) if it ended within ``margin`` of
+    ``chance``, i.e. it learned nothing; None if it learned something (or recorded no finite value)."""
+    values = history.column(metric)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return None
+    final = float(values[-max(1, len(values) // 10) :].mean())
+    return final if final <= chance + margin else None

@@ -2,7 +2,7 @@
 
 Each lab with ``checkpoints`` in the registry has a module ``models.labs.<key>.pretrain`` whose
 ``pretrain(assets) -> list[Path]`` writes its files. ``python -m models.core.pretrain rnn vit`` runs only
-the named labs.
+the named labs; ``--assets DIR`` writes elsewhere (to compare a second run with the shipped files).
 """
 
 from __future__ import annotations
@@ -24,15 +24,17 @@ def main(argv: list[str] | None = None) -> None:
     known = [lab.key for lab in LABS if lab.checkpoints]
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("labs", nargs="*", help=f"labs to pretrain (default: all of {known})")
-    names = parser.parse_args(argv).labs or known
+    parser.add_argument("--assets", type=Path, default=ASSETS, help="where to write (default: the app's assets/)")
+    args = parser.parse_args(argv)
+    names, assets = args.labs or known, args.assets
     unknown = sorted(set(names) - set(known))
     if unknown:
         parser.error(f"unknown labs {unknown}; known: {known}")
     torch.set_num_threads(min(THREADS, torch.get_num_threads()))
     for name in names:
         started = time.perf_counter()
-        paths = importlib.import_module(f"models.labs.{name}.pretrain").pretrain(ASSETS)
-        written = ", ".join(str(path.relative_to(ASSETS.parent)) for path in paths)
+        paths = importlib.import_module(f"models.labs.{name}.pretrain").pretrain(assets)
+        written = ", ".join(path.name for path in paths)
         print(f"{name}: wrote {written} in {time.perf_counter() - started:.1f} s", flush=True)
 
 

@@ -95,31 +95,62 @@ LABS: tuple[Lab, ...] = (
     ),
 )
 
-LECTURE_OUTLINE: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (
+
+@dataclass(frozen=True)
+class Section:
+    """A section of the lecture's outline: its slides, and what is coming for those no lab covers yet."""
+
+    title: str
+    slides: tuple[str, ...]
+    coming: str = ""
+
+
+LECTURE_OUTLINE: tuple[Section, ...] = (
+    Section(
         "I. a) Vanilla RNNs",
         ("Recurrent Neural Networks (RNNs)", "RNNs expressiveness: examples", "Toy ex: grammatical analysis"),
     ),
-    (
+    Section(
         "I. b) RNN training",
         ("Back-Propagation Through Time (BPTT)", "Truncated BPTT", "BPTT: Exploding and Vanishing Gradients"),
     ),
-    (
-        "I. c) Specific RNN architectures",
+    Section(
+        "I. c) RNN architectures",
         ("Long Short-Term Memory (LSTM)", "Gated Recurrent Unit", "Deep RNNs", "Bi-directional RNNs"),
     ),
-    ("I. d) RNN applications", ("RNN applications",)),
-    (
-        "II. b) Transformer block",
+    Section(
+        "I. d) RNN applications",
+        ("RNN applications", "Medical Visual Question answering (MVQA)", "Image Captioning", "Video classification"),
+        "one-to-many, many-to-one, many-to-many and video: a character language model, an encoder-decoder with "
+        "attention, a ConvLSTM",
+    ),
+    Section(
+        "II. a) Context",
+        ("Transformers everywhere since 2017", "Transformer in medical image analysis"),
+        "no experiment: the slides survey where transformers are used",
+    ),
+    Section(
+        "II. b) Transformer block: tokens and positions",
         ("From sequence to set", "Input embedding", "Positional encoding", "Sinusoidal positional encoding"),
     ),
-    (
-        "II. b) Transformer block",
+    Section(
+        "II. b) Transformer block: attention, normalisation, FFN",
         ("Self-attention", "Multi-headed attention", "Layer normalization", "Feed-Forward Network (FFN)"),
     ),
-    (
-        "II. c) Vision and medical images",
+    Section(
+        "II. c) Vision and medical image segmentation",
         ("Vision Image Transformer (ViT)", "Transformer in medical image segmentation", "U-Transformer"),
+    ),
+    Section(
+        "II. c) Hybrid and full transformers for segmentation",
+        ("Hybrid conv / transformers architectures", "Full transformers in segmentation"),
+        "TransUNet and SETR beside U-Net and U-Transformer on the same images",
+    ),
+    Section(
+        "II. c) 3D images: attention at high resolution",
+        ("3D medical image segmentation", "nn-Former", "CoTr", "GLAM", "FINE"),
+        "the O(N^2) cost and its remedies: Swin's shifted windows, nnFormer, CoTr's deformable attention, GLAM's "
+        "global tokens, FINE's memory across crops",
     ),
 )
 

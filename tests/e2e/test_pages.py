@@ -87,3 +87,24 @@ def test_rnn_lab_teaches_a_word_and_compares_cells_on_the_long_gap(page, app_url
     page.wait_for_timeout(1500)
     assert "vanilla RNN: target not reached" in panel.inner_text()
     screenshot(page, "rnn_recall_long_compare")
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[lab.key for lab in LABS])
+def test_presenter_mode_fits_a_1280x720_projector(browser, app_url, lab):
+    """The sidebar starts collapsed and the lab's main (first) chart lies wholly inside the first screen."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, device_scale_factor=1)
+    tab = context.new_page()
+    try:
+        tab.goto(f"{app_url}/{lab.key}?presenter=true")
+        wait_for_app(tab)
+        chart = tab.get_by_test_id("stPlotlyChart").first
+        chart.wait_for(state="visible", timeout=60_000)
+        tab.wait_for_timeout(1500)
+        assert tab.get_by_test_id("stException").count() == 0
+        box = chart.bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 720, box
+        sidebar = tab.get_by_test_id("stSidebar").bounding_box()
+        assert sidebar is None or sidebar["width"] < 50 or sidebar["x"] + sidebar["width"] <= 0, sidebar
+        screenshot(tab, f"{lab.key}_presenter_1280x720", full_page=False)
+    finally:
+        context.close()

@@ -56,3 +56,13 @@ def test_a_run_ending_in_the_same_rerun_does_not_swallow_another_click():
     at.button(key="b_start").click().run()  # "a" ends during this rerun
     assert at.session_state["a_trainer"].done
     assert "b_trainer" in at.session_state and at.session_state["a_refresh"]
+
+
+def test_the_home_page_maps_every_section_including_those_without_a_lab():
+    from models.core.registry import LECTURE_OUTLINE
+
+    at = open_page()
+    text = " ".join(m.value for m in at.markdown)
+    for section in LECTURE_OUTLINE:
+        assert section.title in text
+    assert "Coming: the O(N^2) cost and its remedies" in text

@@ -86,6 +86,7 @@ def test_a_non_finite_loss_stops_with_a_reason_and_keeps_finite_weights():
     trainer.run()
     assert trainer.status == "diverged" and trainer.step == 7
     assert "loss became nan at step 8" in trainer.stop_reason
+    assert trainer.history.column("step")[-1] == 8 and math.isnan(trainer.history.column("loss")[-1])
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
 
 
@@ -145,8 +146,9 @@ def test_a_non_finite_gradient_keeps_the_weights_whose_loss_was_finite():
     trainer = make_trainer(steps=50, chunk_size=10)
     trainer.step_fn = lambda model, batch, context: _nan_gradient_at(4, model, batch, context)
     trainer.run()
-    before_step_5 = trainer.history.entries[-1]
+    before_step_5, overflow = trainer.history.entries[-2:]
     assert trainer.status == "diverged" and trainer.step == 4 and before_step_5.step == 4
+    assert overflow.step == 5 and math.isnan(overflow.grad_norm) and math.isfinite(overflow.loss)
     assert "gradient norm became nan at step 5" in trainer.stop_reason
     assert "restored the weights of step 4" in trainer.stop_reason
 
@@ -197,3 +199,21 @@ def test_a_stopped_group_reports_each_member():
     group.run_for(0.01)
     assert group.done and group.status == "stopped"
     assert group.stop_reason.startswith("a: stopped by the user") and "; b: stopped by the user" in group.stop_reason
+
+
+def test_a_cosine_schedule_decays_the_learning_rate_to_zero():
+    trainer = make_trainer(steps=10, lr=0.1, schedule="cosine")
+    seen = []
+    step = trainer.optimizer.step
+
+    def recording_step(*args, **kwargs):
+        seen.append(trainer.optimizer.param_groups[0]["lr"])
+        return step(*args, **kwargs)
+
+    trainer.optimizer.step = recording_step
+    trainer.run()
+    expected = [0.1 * 0.5 * (1 + math.cos(math.pi * s / 10)) for s in range(10)]
+    assert seen == pytest.approx(expected)
+    assert seen[0] == pytest.approx(0.1) and seen[-1] < 0.01
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="step")

@@ -11,10 +11,15 @@ from models.core.registry import LABS, LECTURE_OUTLINE, lab, labs_for
 
 def test_keys_are_unique_and_every_claimed_slide_is_in_the_outline():
     assert len({entry.key for entry in LABS}) == len(LABS)
-    slides = {slide for _, section in LECTURE_OUTLINE for slide in section}
+    slides = {slide for section in LECTURE_OUTLINE for slide in section.slides}
     for entry in LABS:
         assert set(entry.lecture) <= slides, entry.key
-        assert labs_for(entry.lecture)[0] is entry or entry in labs_for(entry.lecture)
+        assert entry in labs_for(entry.lecture)
+
+
+def test_every_section_has_a_lab_or_says_what_is_coming():
+    for section in LECTURE_OUTLINE:
+        assert labs_for(section.slides) or section.coming, section.title
 
 
 def test_lookup_names_the_known_labs():
