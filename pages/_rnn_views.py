@@ -1,5 +1,7 @@
-"""Two tabs of the RNN lab: "Type your own word" (a typed word's class, its per-letter attributions, a lesson)
-and "RNN vs LSTM vs GRU" (the three cells side by side, pretrained or trained live)."""
+"""The RNN lab's views, tab by tab: hidden states and gates, trajectories, a typed word (its class, its
+per-letter attributions, a lesson), and RNN vs LSTM vs GRU side by side."""
+
+from dataclasses import asdict
 
 import streamlit as st
 
@@ -10,6 +12,114 @@ from pages import _ui
 from viz import rnn as figures
 
 CLASSES = list(lexicon.CLASSES)
+HOW_STATES = (
+    "Each column is one step t of the input, each row one unit of h_t (red positive, blue negative). Look for "
+    "units that switch when a telling token arrives (a word's ending) and units that hold their value across many "
+    "steps: that held value is the memory h_t = f(U x_t + W h_{t-1} + b) carries forward."
+)
+HOW_CELL = (
+    "Top: the LSTM cell state C_t, changed only through the gates (C_t = f_t * C_{t-1} + i_t * C~_t), so it can "
+    "hold a value over many steps; bottom: h_t = o_t * tanh(C_t), what the output reads."
+)
+HOW_GATES = (
+    "Gates near 1 (yellow) let through, near 0 (dark) block: a forget gate near 1 keeps C_{t-1}; an input gate "
+    "near 0 ignores the current token. Candidates (red/blue) are the new content, in [-1, 1]."
+)
+HOW_STEPS = (
+    "The output layer applied to h_t after every step: how the answer forms while the sequence is read. A "
+    "many-to-one model answers only at the last column."
+)
+
+
+def example_index(examples: analysis.Examples, task_name: str) -> int:
+    """The chosen display input (its selector is keyed by task, so a new task starts at its first input)."""
+    return min(st.session_state.get(f"rnn_example_{task_name}", 0), len(examples.names) - 1)
+
+
+def states_view(trace, examples: analysis.Examples, run, task) -> None:
+    """Hidden states (and the LSTM's cell state and gates) of one display input, and the prediction at each step."""
+    spec = run.model
+    v1, v2 = _ui.view_columns(2)
+    index = v1.selectbox(
+        "Input",
+        range(len(examples.names)),
+        key=f"rnn_example_{run.task}",
+        format_func=lambda i: f"{examples.names[i]} ({examples.labels[i]})",
+    )
+    layer = v2.selectbox(
+        "Layer", range(spec.num_layers), format_func=lambda i: f"layer {i + 1}", key=f"rnn_layer_{spec.num_layers}"
+    )
+    tokens, length, label = examples.tokens[index], int(examples.lengths[index]), CELL_LABELS[spec.cell]
+    for direction in range(2 if spec.bidirectional else 1):
+        view = analysis.layer_view(trace, index, layer, direction, length)
+        where = f"layer {layer + 1}" + ([", forward →h_t", ", backward ←h_t"][direction] if spec.bidirectional else "")
+        if view["c"] is not None:
+            title = f"LSTM cell state and hidden state ({where})"
+            _ui.show_figure(
+                figures.cell_and_hidden(view["c"], view["h"], tokens, title), f"rnn_states_{direction}", HOW_CELL
+            )
+        else:
+            bounded = spec.nonlinearity == "tanh" or spec.cell != "rnn"
+            figure = figures.hidden_heatmap(view["h"], tokens, f"Hidden states h_t of {label} ({where})", bounded)
+            _ui.show_figure(figure, f"rnn_states_{direction}", HOW_STATES)
+        if view["gates"]:
+            with st.expander(f"Gate activations ({where})", expanded=direction == 0):
+                _ui.show_figure(
+                    figures.gates_figure(view["gates"], tokens, f"{label} gates ({where})"),
+                    f"rnn_gates_{direction}",
+                    HOW_GATES,
+                )
+                if spec.cell == "gru":
+                    st.caption(gru_note(view["gates"]))
+    per_step = analysis.step_predictions(trace, index, length, task.kind)
+    if task.kind == "classification":
+        title = "Prediction read from h_t at every step (the many-to-one output is the last one)"
+        figure = figures.step_probabilities(per_step, tokens, list(task.classes), title)
+    else:
+        figure = figures.step_regression(
+            per_step, examples.targets[index][:, 0].numpy(), tokens, "Running sum: prediction y_t vs target"
+        )
+    _ui.show_figure(figure, "rnn_step_pred", HOW_STEPS)
+    view = analysis.layer_view(trace, index, layer, 0, length)
+    arrays = {"h": view["h"], **({"c": view["c"]} if view["c"] is not None else {}), **view["gates"]}
+    settings = {"task": run.task, **run.task_settings, **asdict(spec), "input": examples.names[index]}
+    _ui.export_buttons("rnn_states", arrays, settings | {"layer": layer + 1}, csv=("h", view["h"]))
+
+
+def gru_note(gates: dict) -> str:
+    gap = float(abs(gates["new"] - gates["lecture_new"]).max())
+    return (
+        "The lecture's GRU uses z_t as the gate of the new content, h_t = (1 - z_t) h_{t-1} + z_t h~_t; torch's "
+        "gate u_t keeps the old state, so the panel shows z_t = 1 - u_t. Its candidate puts the reset gate after the "
+        "matrix, r_t * (W_hn h_{t-1} + b_hn), where the slide puts it before, W [r_t * h_{t-1}, x_t]: the model "
+        f"uses torch's form; the slide's, from the same weights, differs from it by up to {gap:.2f} on this input."
+    )
+
+
+def trajectories_view(model, task, spec) -> None:
+    """h_t of many inputs projected on their principal components, coloured by class."""
+    p1, p2, p3 = st.columns(3)
+    dims = p1.radio("Projection", [2, 3], format_func=lambda k: f"{k}D", horizontal=True, key="rnn_pca_dims")
+    layer = p2.selectbox(
+        "Layer", range(spec.num_layers), format_func=lambda i: f"layer {i + 1}", key=f"rnn_pca_layer_{spec.num_layers}"
+    )
+    direction = p3.radio(
+        "Direction",
+        range(2 if spec.bidirectional else 1),
+        format_func=["forward", "backward"].__getitem__,
+        horizontal=True,
+        key=f"rnn_pca_dir_{int(spec.bidirectional)}",
+    )
+    many = analysis.display_examples(task, analysis.TRAJECTORY_SIZE)
+    lengths = many.lengths.tolist()
+    points, explained = analysis.trajectories(analysis.trace_examples(model, many), lengths, layer, direction, dims)
+    title = f"Trajectories of h_t (layer {layer + 1}), PCA, coloured by class"
+    figure = figures.trajectory_figure(points, lengths, many.labels, many.names, many.tokens, explained, title)
+    how = (
+        "Each line is one input read step by step; the big marker is its last step, where a many-to-one model "
+        "makes its prediction. Inputs of the same class should end close together: the classes separate in h_t."
+    )
+    _ui.show_figure(figure, "rnn_pca", how)
 
 
 def with_article(noun: str) -> str:
@@ -102,9 +212,9 @@ def teach_panel(model, shown: tuple, result: analysis.WordPrediction) -> None:
         st.dataframe(rows, hide_index=True)
 
 
-def compare_view(pretrained: dict, start_group, lab_task, examples: analysis.Examples, index: int) -> None:
+def compare_view(pretrained: dict, start_group, lab_task, examples, index: int, chance) -> None:
     """The three cells' curves and h_t on the chosen input: the pretrained runs ({cell: (model, meta)}), or a
-    group trained live from ``start_group``."""
+    group trained live from ``start_group``; ``chance`` (metric, value) marks a cell that learned nothing."""
     st.markdown("The same task, size, seed and optimizer for the three cells.")
     group = _ui.live_training(
         "rnn_cmp",
@@ -113,6 +223,7 @@ def compare_view(pretrained: dict, start_group, lab_task, examples: analysis.Exa
             figures.comparison_curves(g.histories, f"Training live: {lab_task.title}"), key="rnn_cmp_live"
         ),
         start_label="Train all three live",
+        chance=chance,
     )
     models = {cell: model for cell, (model, _) in pretrained.items()}
     if group is not None and group.done:

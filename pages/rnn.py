@@ -1,6 +1,6 @@
 """RNN lab: hidden-state dynamics of vanilla RNN, LSTM and GRU on the lecture's tasks, trained live."""
 
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 import streamlit as st
 
@@ -13,7 +13,6 @@ from models.labs.rnn.pretrain import checkpoint_path, model_from_checkpoint
 from models.labs.rnn.spec import LAB_TASKS, ModelSpec, RnnRun, build_model, build_trainer, evaluate, has_pretrained
 from pages import _rnn_views, _ui
 from pages._controls import LEARNING_RATES, Control, Controls
-from viz import rnn as figures
 from viz.training import history_curves
 
 
@@ -22,10 +21,31 @@ def use_task_defaults() -> None:
     st.session_state.update(task_defaults(st.session_state["rnn_task"]))
 
 
+def task_note(name: str, task) -> str:
+    """What the input is and how the models start, for the tasks where it is not obvious."""
+    if name == "pos":
+        return (
+            f"Words from textblob's lexicon (33,825 to train on, 8,304 held out), read letter by letter. Training "
+            f"draws them uniformly at first, then more and more as often as they occur in English text (textblob's "
+            f"word counts; {task.frequency_mix:.0%} of the draws by the end): a reader meets 'deep' far more often "
+            "than 'deepwater'. Held-out accuracy counts every held-out word once."
+        )
+    if task.memory_span:
+        return (
+            f"Input: symbol A-D one-hot plus a channel that marks step 1; the answer is the first symbol, read after "
+            f"{task.gap} random distractors (chance 25%). LSTM and GRU start with the chrono initialisation: each "
+            f"unit's forget (GRU: keep) gate bias is log u, u ~ U(1, {task.gap}), so its memory starts at about u "
+            "steps, and the LSTM input gate starts nearly closed. The vanilla RNN has no gate to set: its gradient "
+            "through W shrinks with every step of the gap."
+        )
+    return ""
+
+
 def task_defaults(name: str) -> dict:
-    """The controls at which task ``name`` has a pretrained model: its hidden size and gap."""
+    """The controls at which task ``name`` has a pretrained model: its size, gap and training settings."""
     task = LAB_TASKS[name]
-    return {"rnn_hidden": task.hidden_size} | ({"rnn_gap": task.params["gap"]} if "gap" in task.params else {})
+    defaults = {"rnn_task": name, "rnn_hidden": task.hidden_size, "rnn_steps": task.steps, "rnn_lr": task.lr}
+    return defaults | ({"rnn_gap": task.params["gap"]} if "gap" in task.params else {})
 
 
 CONTROLS = Controls(
@@ -41,13 +61,13 @@ CONTROLS = Controls(
         ),
         Control("rnn_cell", "Cell", "lstm", "segmented", CELLS, format=CELL_LABELS.get),
         Control("rnn_layers", "Layers", 1, bounds=(1, MAX_LAYERS, 1)),
-        Control("rnn_hidden", "Hidden size H", 64, "select_slider", (4, 8, 16, 32, 64, 128, 256)),
+        Control("rnn_hidden", "Hidden size H", 64, "select_slider", (4, 8, 16, 32, 64, 80, 128, 256)),
         Control("rnn_bidir", "Bidirectional", False, "toggle"),
         Control("rnn_nonlin", "f (vanilla RNN)", "tanh", "radio", ("tanh", "relu")),
         Control("rnn_gap", "Gap T (recall task)", LAB_TASKS["recall"].params["gap"], bounds=(1, 200, 1)),
         Control("rnn_length", "Length (sum tasks)", 10, bounds=(2, 100, 1)),
-        Control("rnn_steps", "Training steps", 800, bounds=(50, 5000, 50)),
-        Control("rnn_lr", "Learning rate", 1e-2, "select_slider", LEARNING_RATES),
+        Control("rnn_steps", "Training steps", LAB_TASKS["pos"].steps, bounds=(50, 5000, 50)),
+        Control("rnn_lr", "Learning rate", LAB_TASKS["pos"].lr, "select_slider", LEARNING_RATES),
         Control("rnn_clip", "Gradient clipping (max norm)", 1.0, "select_slider", ("off", 0.1, 1.0, 10.0)),
         Control(
             "rnn_tbptt",
@@ -68,10 +88,10 @@ CONTROLS = Controls(
         ),
     ],
     presets={
-        "'deep' => adj": {"rnn_word": "deep", "rnn_explain": 2},
-        "Computing sum": {"rnn_task": "running_sum", "rnn_hidden": 32},
-        "Sum comparison": {"rnn_task": "sum_comparison", "rnn_hidden": 32},
-        "Long range: RNN vs LSTM": {"rnn_task": "recall_long", "rnn_cell": "rnn", "rnn_hidden": 32, "rnn_gap": 120},
+        "'deep' => adj": task_defaults("pos") | {"rnn_word": "deep"},
+        "Computing sum": task_defaults("running_sum"),
+        "Sum comparison": task_defaults("sum_comparison"),
+        "Long range: RNN vs LSTM": task_defaults("recall_long") | {"rnn_cell": "rnn"},
     },
 )
 
@@ -98,7 +118,9 @@ lab_task = LAB_TASKS[task_name]
 def training_run(run: RnnRun, compare: bool = False) -> RnnRun:
     """``run`` with the training settings of the controls (a ValueError says what cannot train)."""
     clip_norm = None if clip == "off" else clip
-    train = TrainConfig(steps=steps, lr=lr, clip_norm=clip_norm, tbptt_window=window or None, seed=_ui.global_seed())
+    train = TrainConfig(
+        steps, lr, clip_norm=clip_norm, tbptt_window=window or None, seed=_ui.global_seed(), schedule=lab_task.schedule
+    )
     return replace(run, compare=compare, train=train)
 
 
@@ -115,7 +137,12 @@ def current_model(run: RnnRun):
     if has_pretrained(run):
         try:
             model, meta = pretrained(run.model.cell)
-            return model.to(_ui.device()), f"pretrained ({meta['steps']} steps, test {meta['test_metric']:.1%})"
+            fit = f", training words {meta['train_metric']:.1%}" if meta.get("train_metric") else ""
+            return model.to(_ui.device()), (
+                f"pretrained ({meta['steps']} steps; accuracy on held-out words {meta['test_metric']:.1%}{fit})"
+                if fit
+                else f"pretrained ({meta['steps']} steps, test accuracy {meta['test_metric']:.1%})"
+            )
         except CheckpointError as error:
             st.warning(f"No pretrained model: {error}")
     _ui.seed_torch()
@@ -128,90 +155,21 @@ with _ui.user_errors(stop=True):
     task = run.make_task()
     model, source = current_model(run)
     st.info(f"{CELL_LABELS[cell]} on *{lab_task.title}*: {source}.", icon=":material/memory:")
-    if task.memory_span:
-        st.caption(
-            f"Input: symbol A-D one-hot plus a channel that marks step 1; the answer is the first symbol, read after "
-            f"{task.gap} random distractors (chance 25%). LSTM and GRU start with the chrono initialisation: each "
-            f"unit's forget (GRU: keep) gate bias is log u, u ~ U(1, {task.gap}), so its memory starts at about u "
-            "steps, and the LSTM input gate starts nearly closed. The vanilla RNN has no gate to set: its gradient "
-            "through W shrinks with every step of the gap."
-        )
+    if note := task_note(task_name, task):
+        st.caption(note)
     examples = analysis.display_examples(task)
     trace = analysis.trace_examples(model, examples)
-    lengths = examples.lengths.tolist()
-    index = min(st.session_state.get("rnn_example", 0), len(examples.names) - 1)
-    tokens = examples.tokens[index]
+    index = _rnn_views.example_index(examples, task_name)
 
 states_tab, pca_tab, word_tab, train_tab, compare_tab = st.tabs(
     ["Hidden states", "Trajectories (PCA)", "Type your own word", "Train live", "RNN vs LSTM vs GRU"]
 )
 
 with states_tab, _ui.user_errors():
-    v1, v2 = st.columns(2)
-    v1.selectbox(
-        "Input",
-        range(len(examples.names)),
-        key="rnn_example",
-        format_func=lambda i: f"{examples.names[i]} ({examples.labels[i]})",
-    )
-    layer = v2.selectbox(
-        "Layer", range(spec.num_layers), format_func=lambda i: f"layer {i + 1}", key=f"rnn_layer_{spec.num_layers}"
-    )
-    for direction in range(2 if spec.bidirectional else 1):
-        view = analysis.layer_view(trace, index, layer, direction, lengths[index])
-        where = f"layer {layer + 1}" + ([", forward →h_t", ", backward ←h_t"][direction] if spec.bidirectional else "")
-        if view["c"] is not None:
-            figure = figures.cell_and_hidden(
-                view["c"], view["h"], tokens, f"LSTM cell state and hidden state ({where})"
-            )
-        else:
-            bounded = nonlinearity == "tanh" or cell != "rnn"
-            figure = figures.hidden_heatmap(
-                view["h"], tokens, f"Hidden states h_t of {CELL_LABELS[cell]} ({where})", bounded=bounded
-            )
-        _ui.show_figure(figure, key=f"rnn_states_{direction}")
-        if view["gates"]:
-            with st.expander(f"Gate activations ({where})", expanded=direction == 0):
-                figure = figures.gates_figure(view["gates"], tokens, f"{CELL_LABELS[cell]} gates ({where})")
-                _ui.show_figure(figure, key=f"rnn_gates_{direction}")
-    per_step = analysis.step_predictions(trace, index, lengths[index], task.kind)
-    if task.kind == "classification":
-        title = "Prediction read from h_t at every step (the many-to-one output is the last one)"
-        _ui.show_figure(figures.step_probabilities(per_step, tokens, list(task.classes), title), key="rnn_step_pred")
-    else:
-        target = examples.targets[index][:, 0].numpy()
-        figure = figures.step_regression(per_step, target, tokens, "Running sum: prediction y_t vs target")
-        _ui.show_figure(figure, key="rnn_step_pred")
-    view = analysis.layer_view(trace, index, layer, 0, lengths[index])
-    arrays = {"h": view["h"], **({"c": view["c"]} if view["c"] is not None else {}), **view["gates"]}
-    settings = {"task": task_name, **run.task_settings, **asdict(run.model), "input": examples.names[index]}
-    _ui.export_buttons("rnn_states", arrays, settings | {"layer": layer + 1}, csv=("h", view["h"]))
+    _rnn_views.states_view(trace, examples, run, task)
 
 with pca_tab, _ui.user_errors():
-    p1, p2, p3 = st.columns(3)
-    dims = p1.radio("Projection", [2, 3], format_func=lambda k: f"{k}D", horizontal=True, key="rnn_pca_dims")
-    pca_layer = p2.selectbox(
-        "Layer", range(spec.num_layers), format_func=lambda i: f"layer {i + 1}", key=f"rnn_pca_layer_{spec.num_layers}"
-    )
-    pca_dir = p3.radio(
-        "Direction",
-        range(2 if spec.bidirectional else 1),
-        format_func=["forward", "backward"].__getitem__,
-        horizontal=True,
-        key=f"rnn_pca_dir_{int(spec.bidirectional)}",
-    )
-    many = analysis.display_examples(task, analysis.TRAJECTORY_SIZE)
-    many_lengths = many.lengths.tolist()
-    points, explained = analysis.trajectories(
-        analysis.trace_examples(model, many), many_lengths, pca_layer, pca_dir, dims
-    )
-    title = f"Trajectories of h_t (layer {pca_layer + 1}), PCA, coloured by class"
-    figure = figures.trajectory_figure(points, many_lengths, many.labels, many.names, many.tokens, explained, title)
-    _ui.show_figure(figure, key="rnn_pca")
-    st.caption(
-        "Each line is one input read step by step; the big marker is its last step, where a many-to-one model makes "
-        "its prediction. Inputs of the same class should end close together."
-    )
+    _rnn_views.trajectories_view(model, task, spec)
 
 with word_tab, _ui.user_errors():
     if task_name != "pos":
@@ -234,7 +192,8 @@ with train_tab, _ui.user_errors():
         title = f"{CELL_LABELS[trainer.model.body.cell]} on {lab_task.title}"
         _ui.show_figure(history_curves(trainer.history, "accuracy", title), key="rnn_train_curves")
 
-    trainer = _ui.live_training("rnn", start, render)
+    chance = ("accuracy", task.chance) if task.chance is not None else None
+    trainer = _ui.live_training("rnn", start, render, chance=chance)
     if trainer is not None and trainer.done and st.session_state.get("rnn_trainer_of") == run:
         st.metric("Test accuracy of your model", f"{evaluate(trainer.model, task):.1%}")
 
@@ -246,4 +205,5 @@ with compare_tab, _ui.user_errors():
         lab_task,
         examples,
         index,
+        ("accuracy", task.chance) if task.chance is not None else None,
     )

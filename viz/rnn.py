@@ -12,21 +12,16 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from models.blocks.recurrent import CELL_LABELS
-from viz.style import CELL_COLOURS, DIVERGING, SEQUENTIAL, finish
+from viz.style import CELL_COLOURS, DIVERGING, SEQUENTIAL, finish, position_labels
 
 CLASS_COLOURS = qualitative.D3
-
-
-def _step_labels(tokens: list[str]) -> list[str]:
-    """Unique category labels "t: token" for the time axis (tokens repeat)."""
-    return [f"{t + 1}: {tok}" for t, tok in enumerate(tokens)]
 
 
 def _heatmap(matrix: np.ndarray, tokens: list[str], colourbar: str, zmin: float, zmax: float, **kwargs) -> go.Heatmap:
     """Units (rows) x time (columns) heatmap of a (T, H) matrix."""
     return go.Heatmap(
         z=matrix.T,
-        x=_step_labels(tokens),
+        x=position_labels(tokens),
         y=[f"unit {i}" for i in range(matrix.shape[1])],
         zmin=zmin,
         zmax=zmax,
@@ -71,8 +66,9 @@ GATE_TITLES = {
     "cell": "candidate C~_t",
     "output": "output gate o_t",
     "reset": "reset gate r_t",
-    "update": "update gate z_t",
-    "new": "candidate h~_t",
+    "update": "update gate z_t (the lecture's: h_t = (1 - z_t) h_{t-1} + z_t h~_t)",
+    "new": "candidate h~_t as torch computes it: tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))",
+    "lecture_new": "candidate as the slide writes it: tanh(W [r_t * h_{t-1}, x_t]), same weights",
 }
 
 
@@ -85,7 +81,7 @@ def gates_figure(gates: dict[str, np.ndarray], tokens: list[str], title: str) ->
         rows=len(names), cols=1, subplot_titles=[GATE_TITLES.get(n, n) for n in names], vertical_spacing=0.06
     )
     for row, name in enumerate(names, start=1):
-        candidate = name in ("cell", "new")
+        candidate = name in ("cell", "new", "lecture_new")
         y_mid = 1 - (row - 0.5) / len(names)
         bar = {"title": {"text": "value" if candidate else "gate"}, "len": 0.9 / len(names), "y": y_mid}
         trace = _heatmap(
@@ -150,7 +146,7 @@ def trajectory_figure(
 def step_probabilities(probabilities: np.ndarray, tokens: list[str], classes: list[str], title: str) -> go.Figure:
     """The class probabilities read from h_t at every step ``(T, C)``, as lines."""
     fig = go.Figure()
-    steps = _step_labels(tokens)
+    steps = position_labels(tokens)
     for k, name in enumerate(classes):
         colour = CLASS_COLOURS[k % len(CLASS_COLOURS)]
         fig.add_trace(go.Scatter(x=steps, y=probabilities[:, k], mode="lines+markers", name=name, line_color=colour))
@@ -160,7 +156,7 @@ def step_probabilities(probabilities: np.ndarray, tokens: list[str], classes: li
 
 def step_regression(prediction: np.ndarray, target: np.ndarray, tokens: list[str], title: str) -> go.Figure:
     """Prediction y_t at every step next to the target (running sum)."""
-    steps = _step_labels(tokens)
+    steps = position_labels(tokens)
     fig = go.Figure(
         [
             go.Scatter(x=steps, y=target, mode="lines+markers", name="target", line={"dash": "dash", "color": "black"}),
@@ -202,7 +198,7 @@ def attribution_bars(characters: list[str], attributions: np.ndarray, target: st
     limit = _bound(attributions)
     fig = go.Figure(
         go.Bar(
-            x=_step_labels(characters),
+            x=position_labels(characters),
             y=attributions,
             marker={
                 "color": attributions,

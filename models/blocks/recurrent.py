@@ -29,7 +29,11 @@ ACTIVATIONS: dict[str, tuple[Callable, Callable]] = {  # f and f', as functions 
 }
 NONLINEARITIES = ("tanh", "relu")  # the activations torch's fused nn.RNN offers
 MAPPINGS = ("many_to_one", "many_to_many")
-GATE_NAMES = {"rnn": (), "lstm": ("input", "forget", "cell", "output"), "gru": ("reset", "update", "new")}
+GATE_NAMES = {
+    "rnn": (),
+    "lstm": ("input", "forget", "cell", "output"),
+    "gru": ("reset", "update", "new", "lecture_new"),
+}
 MAX_LAYERS = 4
 MAX_HIDDEN = 512
 MEMORY_BIAS = 3.0
@@ -43,7 +47,9 @@ class RecurrentTrace:
     ``hidden[l]``: h_t of layer l, ``(B, T, dirs, H)`` (direction 1 is the backward RNN, indexed by t).
     ``cell[l]``: LSTM cell state C_t, same shape (None for RNN and GRU).
     ``gates[l]``: LSTM ``input``/``forget``/``cell``/``output`` (i_t, f_t, C~_t, o_t) or GRU
-    ``reset``/``update``/``new`` (r_t, z_t, h~_t), each ``(B, T, dirs, H)``; empty for a vanilla RNN.
+    ``reset``/``update``/``new`` (r_t, z_t, torch's h~_t) and ``lecture_new``, the slide's
+    h~_t = tanh(W [r_t * h_{t-1}, x_t]) from the same weights (shown beside torch's, not used by h_t); each
+    ``(B, T, dirs, H)``; empty for a vanilla RNN.
     ``probes[l]``: with ``probe=True``, zero tensors added to h_t whose ``.grad`` is dL/dh_t.
     """
 
@@ -275,6 +281,9 @@ class RecurrentNet(nn.Module):
         if self.cell == "lstm":
             return lstm_cell(x_proj, h_proj, c)
         h_new, gates = gru_cell(x_proj, h_proj, h)
+        H = self.hidden_size
+        reset_first = (gates["reset"] * h) @ w["W"][2 * H :].T + w["b_W"][2 * H :]  # W_hn (r_t * h_{t-1}) + b_hn
+        gates["lecture_new"] = torch.tanh(x_proj[..., 2 * H :] + reset_first)  # the slide's h~_t, not used by h_t
         return h_new, c, gates
 
     def state_function(self, layer: int = 0, direction: int = 0, dtype: torch.dtype = torch.float64):

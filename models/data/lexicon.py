@@ -29,15 +29,46 @@ TEST_BATCH = 2048
 EXAMPLES = ("deep", "quickly", "table", "run", "beautiful", "walked", "slowly", "house", "happy", "eating")
 
 
-def lexicon_path() -> Path:
-    """``textblob/en/en-lexicon.txt`` inside the installed package, found without importing it."""
+def textblob_file(name: str) -> Path:
+    """``textblob/en/<name>`` inside the installed package, found without importing it."""
     spec = importlib.util.find_spec("textblob")
     if spec is None or not spec.submodule_search_locations:
         raise ValueError("the textblob package is not installed: `pip install textblob` (its lexicon is the data)")
-    path = Path(next(iter(spec.submodule_search_locations))) / "en" / "en-lexicon.txt"
+    path = Path(next(iter(spec.submodule_search_locations))) / "en" / name
     if not path.is_file():
-        raise ValueError(f"textblob is installed but has no lexicon at {path}")
+        raise ValueError(f"textblob is installed but has no {name} at {path}")
     return path
+
+
+def lexicon_path() -> Path:
+    return textblob_file("en-lexicon.txt")
+
+
+@lru_cache(maxsize=1)
+def word_counts() -> dict[str, int]:
+    """How often each word occurs in running English text: textblob's ``en-spelling.txt`` (Norvig's counts over
+    Project Gutenberg books, Wiktionary and the British National Corpus), about 29,000 words."""
+    counts = {}
+    with textblob_file("en-spelling.txt").open(encoding="utf-8") as file:
+        for line in file:
+            parts = line.split()
+            if len(parts) == 2 and not line.startswith(";;;") and parts[1].isdigit():
+                counts[parts[0]] = int(parts[1])
+    return counts
+
+
+@lru_cache(maxsize=2)
+def text_shares(name: str) -> torch.Tensor:
+    """Each word of split ``name``'s share of running text: (its count + 1) / the sum over the split."""
+    counts = torch.tensor([1.0 + word_counts().get(w, 0) for w in split(name)[0]], dtype=torch.float64)
+    return counts / counts.sum()
+
+
+def sampling_weights(name: str, mix: float) -> torch.Tensor:
+    """How often each word of split ``name`` is drawn: a ``mix`` of draws as often as the word occurs in running
+    text, the rest uniform over the words; sums to 1."""
+    shares = text_shares(name)
+    return (1 - mix) / len(shares) + mix * shares
 
 
 def map_tag(tag: str) -> str | None:
@@ -159,11 +190,27 @@ def display_words(n: int) -> tuple[str, ...]:
     return tuple(dict.fromkeys(EXAMPLES + tuple(in_turn)))[:n]
 
 
+def split_batches(name: str) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Every word of split ``name`` once, ``(x, lengths, labels)`` in batches of ``TEST_BATCH``."""
+    index, lengths, labels = encoded_split(name)
+    for start in range(0, len(labels), TEST_BATCH):
+        part = slice(start, start + TEST_BATCH)
+        yield one_hot(index[part]), lengths[part], labels[part]
+
+
 @dataclass(frozen=True)
 class PartOfSpeech:
-    """Batches of training words: (x (B, T, 26), lengths (B,), class (B,)); many-to-one."""
+    """Batches of training words: (x (B, T, 26), lengths (B,), class (B,)); many-to-one.
+
+    A ``frequency_mix`` of each batch is drawn as often as the words occur in running English text (so a common
+    word like "deep" is seen often, as a reader sees it), the rest uniformly over the lexicon's words. With
+    ``mix_ramp`` steps the mix grows from 0 to ``frequency_mix`` over that many steps: the network first learns
+    the spelling rules from every word alike, then the common words, irregular ones included.
+    """
 
     batch_size: int = 128
+    frequency_mix: float = 0.0
+    mix_ramp: int = 0
     mapping = "many_to_one"
     kind = "classification"
     input_size = len(ALPHABET)
@@ -173,22 +220,39 @@ class PartOfSpeech:
     memory_span = None
     equal_length = False
 
+    @property
+    def chance(self) -> float:
+        """Always answering the most common class of the training words."""
+        labels = split("train")[1]
+        return float(labels.bincount().max() / len(labels))
+
     def __post_init__(self):
         if not 1 <= self.batch_size <= 1024:
             raise ValueError(f"batch size must be between 1 and 1024, got {self.batch_size}")
+        if not 0 <= self.frequency_mix <= 1:
+            raise ValueError(f"the frequency mix must be between 0 and 1, got {self.frequency_mix}")
+        if self.mix_ramp < 0:
+            raise ValueError(f"the mix's ramp must be at least 0 steps, got {self.mix_ramp}")
 
     def sample(self, step: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         index, lengths, labels = encoded_split("train")
-        pick = torch.randint(len(labels), (self.batch_size,), generator=generator)
+        mix = self.frequency_mix * (min(1.0, step / self.mix_ramp) if self.mix_ramp else 1.0)
+        if mix:
+            pick = torch.multinomial(
+                sampling_weights("train", mix), self.batch_size, replacement=True, generator=generator
+            )
+        else:
+            pick = torch.randint(len(labels), (self.batch_size,), generator=generator)
         chosen = lengths[pick]
         return one_hot(index[pick, : int(chosen.max())]), chosen, labels[pick]
 
-    def test_batches(self, name: str = "test") -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """The whole held-out (or training) split, in batches of ``TEST_BATCH`` words."""
-        index, lengths, labels = encoded_split(name)
-        for start in range(0, len(labels), TEST_BATCH):
-            part = slice(start, start + TEST_BATCH)
-            yield one_hot(index[part]), lengths[part], labels[part]
+    def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """The held-out words, each once, in batches of ``TEST_BATCH``."""
+        return split_batches("test")
+
+    def training_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """The training words, each once (how well the model fits the words it learned from)."""
+        return split_batches("train")
 
     def display_batch(self, n: int) -> tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], list[str]]:
         words = display_words(n)

@@ -6,7 +6,8 @@ Every task is a frozen dataclass with ``sample(step, generator) -> (x, y)`` (``x
 held-out data), ``display_batch(n)`` (fixed inputs and their names), ``token_labels(x)`` for one input and
 ``label_names(targets)``, the
 settings a user may change (``knobs``), ``memory_span`` (how far back the answer lies, None when it
-does not matter) and ``equal_length`` (all sequences of a batch have the same length).
+does not matter), ``equal_length`` (all sequences of a batch have the same length) and ``chance`` (the test
+metric of a model that learned nothing, None where no simple rate applies).
 
 - :class:`RunningSum`: y_t = sum_{k<=t} x_k (the lecture's "computing sum", many-to-many regression).
 - :class:`SumComparison`: is sum_t x_t[0] > sum_t x_t[1]? (the lecture's many-to-one example).
@@ -43,6 +44,9 @@ class GeneratedTask:
     knobs: tuple[str, ...] = ("length",)
     memory_span: int | None = None
     equal_length = True
+    chance: float | None = None  # the test metric of a model that learned nothing
+
+    training_batches = None  # fresh sequences every step: no fixed set of training examples to fit
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One batch of ``TEST_SIZE`` sequences, the same every call (a generator apart from training's)."""
@@ -94,6 +98,7 @@ class SumComparison(GeneratedTask):
     input_size = 2
     output_size = 2
     classes = ("sum 1 <= sum 2", "sum 1 > sum 2")
+    chance = 0.5
 
     def __post_init__(self):
         _check_common(self.length, self.batch_size)
@@ -135,6 +140,10 @@ class MarkedRecall(GeneratedTask):
     @property
     def memory_span(self) -> int:
         return self.length
+
+    @property
+    def chance(self) -> float:
+        return 1 / self.n_symbols
 
     @property
     def input_size(self) -> int:

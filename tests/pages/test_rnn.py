@@ -125,3 +125,27 @@ def test_a_link_may_name_the_task_and_cell_and_an_unknown_one_gets_a_warning():
     assert not at.exception
     assert "The link's task is not one of the choices" in at.warning[0].value
     assert at.session_state["rnn_task"] == "pos"
+
+
+def test_a_preset_resets_the_input_shown():
+    at = open_page(PAGE)
+    at.selectbox(key="rnn_example_pos").set_value(3).run()
+    at.button(key="rnn_p_Computing sum").click().run()
+    assert_clean(at)
+    assert at.selectbox(key="rnn_example_running_sum").value == 0
+    assert at.session_state["rnn_steps"] == 800 and at.session_state["rnn_lr"] == 0.01
+
+
+def test_the_gru_view_states_how_torchs_candidate_differs_from_the_slides():
+    at = open_page(PAGE, rnn_task="sum_comparison", rnn_cell="gru", rnn_hidden=32)
+    assert_clean(at)
+    notes = " ".join(c.value for c in at.caption)
+    assert "the model uses torch's form" in notes and "differs from it by up to" in notes
+    titles = " ".join(chart.proto.spec for chart in at.get("plotly_chart"))
+    assert "candidate as the slide writes it" in titles
+
+
+def test_the_pos_view_states_training_and_held_out_accuracy():
+    at = open_page(PAGE)
+    assert "accuracy on held-out words" in at.info[0].value and "training words" in at.info[0].value
+    assert "**deep** → **adjective**" in _text(at)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from models.blocks.recurrent import CELLS, RecurrentModel
 from models.core.checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_weights, save_checkpoint
+from models.core.evaluation import accuracy
 from models.labs.rnn.spec import LAB_TASKS, RnnRun, build_trainer, default_run, evaluate, lab_task
 
 EVAL_EVERY = 50
@@ -24,6 +25,7 @@ class TargetRun:
     metric: float
     total_steps: int = 0
     curves: dict[str, list[float]] = field(default_factory=dict)
+    train_metric: float | None = None  # accuracy on the training examples, where the task has a fixed set
 
 
 def train_to_target(run: RnnRun, stop_at_target: bool = True) -> tuple[RecurrentModel, TargetRun]:
@@ -44,7 +46,8 @@ def train_to_target(run: RnnRun, stop_at_target: bool = True) -> tuple[Recurrent
                 break
     steps, seconds = hit or (trainer.step, seconds)
     curves = {name: trainer.history.column(name).round(4).tolist() for name in ("step", "loss", "accuracy")}
-    return trainer.model, TargetRun(hit is not None, steps, seconds, metric, trainer.step, curves)
+    fit = accuracy(trainer.model, task.training_batches()) if task.training_batches is not None else None
+    return trainer.model, TargetRun(hit is not None, steps, seconds, metric, trainer.step, curves, fit)
 
 
 def checkpoint_path(assets: Path, task_name: str, cell: str) -> Path:
@@ -66,6 +69,7 @@ def pretrain(assets: Path) -> list[Path]:
                 "steps": run.total_steps,
                 "steps_to_target": run.steps if run.reached else None,
                 "test_metric": run.metric,
+                "train_metric": run.train_metric,
                 "reached_target": run.reached,
                 "seconds": run.seconds,
                 "curves": run.curves,

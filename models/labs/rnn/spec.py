@@ -34,6 +34,7 @@ class LabTask:
     clip_norm: float | None = 1.0
     params: dict[str, Any] = field(default_factory=dict)
     cell: str = "lstm"  # the cell whose time to target the tests and the benchmark check
+    schedule: str = "constant"
 
     def make(self, batch_size: int | None = None, **params: Any):
         """The task object (its ``sample`` is the engine's batch function)."""
@@ -41,7 +42,18 @@ class LabTask:
 
 
 LAB_TASKS: dict[str, LabTask] = {
-    "pos": LabTask("pos", "Part of speech of a word ('deep' => adjective)", PartOfSpeech, 64, 1e-2, 800, 0.75, 128),
+    "pos": LabTask(
+        "pos",
+        "Part of speech of a word ('deep' => adjective)",
+        PartOfSpeech,
+        80,
+        2e-2,
+        3000,
+        0.75,
+        128,
+        params={"frequency_mix": 0.8, "mix_ramp": 3000},
+        schedule="cosine",
+    ),
     "running_sum": LabTask("running_sum", "Running sum (many-to-many)", RunningSum, 32, 1e-2, 800, 0.9),
     "sum_comparison": LabTask(
         "sum_comparison", "Is sum of dim 1 > sum of dim 2? (many-to-one)", SumComparison, 32, 1e-2, 600, 0.95
@@ -127,7 +139,7 @@ class RnnRun:
 def default_run(task_name: str, cell: str | None = None, seed: int = 0, **train: Any) -> RnnRun:
     """The task's pretrained defaults (size, learning rate, steps, clipping), with ``train`` overrides."""
     t = lab_task(task_name)
-    config = TrainConfig(steps=t.steps, lr=t.lr, clip_norm=t.clip_norm, seed=seed)
+    config = TrainConfig(steps=t.steps, lr=t.lr, clip_norm=t.clip_norm, seed=seed, schedule=t.schedule)
     return RnnRun(task_name, {}, ModelSpec(cell or t.cell, t.hidden_size), train=replace(config, **train))
 
 

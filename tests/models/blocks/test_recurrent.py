@@ -214,3 +214,21 @@ def test_activations_and_their_derivatives_agree_with_autograd(name):
     torch.testing.assert_close(rnn_cell(a.detach(), torch.zeros(13, dtype=torch.float64), name), f(a.detach()))
     with pytest.raises(ValueError, match="nonlinearity"):
         rnn_cell(a, a, "swish")
+
+
+def test_the_gru_trace_also_gives_the_slides_candidate_from_the_same_weights():
+    """The slide's h~_t = tanh(W [r_t * h_{t-1}, x_t]) recomputed from nn.GRU's weights by hand, beside torch's."""
+    torch.manual_seed(9)
+    net = RecurrentNet("gru", 3, 4)
+    x = torch.randn(1, 5, 3)
+    trace = net.trace(x)
+    gates = {name: value[0, :, 0] for name, value in trace.gates[0].items()}  # (T, H)
+    h = trace.hidden[0][0, :, 0]
+    h_prev = torch.cat([torch.zeros(1, 4), h[:-1]])
+    W_in, b_in = net.rnn.weight_ih_l0[8:], net.rnn.bias_ih_l0[8:]
+    W_hn, b_hn = net.rnn.weight_hh_l0[8:], net.rnn.bias_hh_l0[8:]
+    slide = torch.tanh(x[0] @ W_in.T + b_in + (gates["reset"] * h_prev) @ W_hn.T + b_hn)
+    torchs = torch.tanh(x[0] @ W_in.T + b_in + gates["reset"] * (h_prev @ W_hn.T + b_hn))
+    torch.testing.assert_close(gates["lecture_new"], slide)
+    torch.testing.assert_close(gates["new"], torchs)
+    assert not torch.allclose(slide, torchs)

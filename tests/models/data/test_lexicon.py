@@ -158,3 +158,32 @@ def test_display_words_lead_with_the_lecture_examples_then_take_the_classes_in_t
     (x, lengths, y), names = P.PartOfSpeech().display_batch(6)
     assert names == list(P.EXAMPLES[:6]) and P.CLASSES[int(y[0])] == "adjective"
     assert P.PartOfSpeech().token_labels(x[0, : int(lengths[0])]) == list("deep")
+
+
+def test_word_counts_come_from_textblobs_spelling_list_and_weights_mix_text_and_uniform():
+    counts = P.word_counts()
+    assert 28_000 < len(counts) < 30_000 and counts["deep"] == 215 and counts["the"] > 50_000
+    words = P.split("train")[0]
+    uniform, mixed = P.sampling_weights("train", 0.0), P.sampling_weights("train", 0.5)
+    assert float(uniform.sum()) == pytest.approx(1.0) and float(mixed.sum()) == pytest.approx(1.0)
+    assert torch.allclose(uniform, torch.full_like(uniform, 1 / len(words)))
+    deep, sheep = words.index("deep"), words.index("sheep")
+    shares = P.text_shares("train")
+    assert float(shares[deep] / shares[sheep]) == pytest.approx((1 + 215) / (1 + 24))
+    assert float(mixed[deep]) == pytest.approx(0.5 / len(words) + 0.5 * float(shares[deep]))
+
+
+def test_the_mix_ramps_up_from_uniform_draws():
+    task = P.PartOfSpeech(batch_size=256, frequency_mix=1.0, mix_ramp=100)
+    words = P.split("train")[0]
+    common = {w for w, c in P.word_counts().items() if c >= 100}
+
+    def share_of_common(step):
+        x, lengths, _ = task.sample(step, torch.Generator().manual_seed(step))
+        drawn = ["".join(P.ALPHABET[int(i)] for i in row[:n].argmax(-1)) for row, n in zip(x, lengths, strict=True)]
+        return sum(w in common for w in drawn) / len(drawn)
+
+    uniform_share = sum(w in common for w in words) / len(words)
+    assert share_of_common(0) < 3 * uniform_share < share_of_common(100)
+    with pytest.raises(ValueError, match="frequency mix"):
+        P.PartOfSpeech(frequency_mix=1.5)

@@ -137,20 +137,46 @@ def test_pretrained_checkpoints_load_and_match_their_recorded_metric(task_name):
     assert ASSETS.joinpath(f"rnn_{task_name}_lstm.pt").stat().st_size < 200_000
 
 
-def test_a_lesson_teaches_deep_is_an_adjective_and_leaves_the_model_alone():
-    """The pretrained LSTM calls 'deep' a noun (its training neighbours ending in -eep are mostly nouns); a
-    lesson of 60 fine-tuning steps makes it an adjective and keeps the held-out accuracy within a point."""
+@pytest.mark.parametrize("cell", CELLS)
+def test_every_pretrained_cell_reads_deep_as_an_adjective_and_fits_its_words(cell):
+    """The slide's example with the models that ship: no special case for the word (it is one training word of
+    33,825, drawn as often as it occurs in text for half of each batch); each states its fit and held-out score."""
+    model, meta = load_pretrained(ASSETS, "pos", cell)
+    result = analysis.predict_word(model, "deep")
+    assert pos_lexicon.CLASSES[int(result.probabilities.argmax())] == "adjective"
+    assert result.target == result.probabilities.argmax()  # IG explains the predicted class by default
+    assert meta["train_metric"] == pytest.approx(evaluate(model, _training_words()), abs=1e-6)
+    assert meta["train_metric"] > meta["test_metric"] > 0.75
+    if cell == "lstm":
+        assert meta["test_metric"] >= 0.796  # no lower than before the lexicon was frequency-weighted
+
+
+class _training_words:
+    """The training words as a task whose test batches they are (``evaluate`` reads ``test_batches``)."""
+
+    kind = "classification"
+
+    def test_batches(self):
+        return pos_lexicon.PartOfSpeech().training_batches()
+
+
+def test_a_lesson_teaches_a_word_and_leaves_the_model_alone():
+    """A word the pretrained LSTM gets wrong: 60 fine-tuning steps with it in every batch make the model give its
+    lexicon class, the held-out accuracy moves less than a point, and the model shown is not modified."""
     model, _ = load_pretrained(ASSETS, "pos", "lstm")
+    lexicon = pos_lexicon.load_lexicon()
+    words = ("steep", "cheap", "slowly", "happy", "table", "eating")
+    wrong = [w for w in words if pos_lexicon.CLASSES[int(analysis.predict_word(model, w).target)] != lexicon[w]]
+    assert wrong, "the pretrained model gets every example right: pick harder examples"
+    word, label = wrong[0], pos_lexicon.CLASSES.index(lexicon[wrong[0]])
     original = {name: value.clone() for name, value in model.state_dict().items()}
-    adjective = pos_lexicon.CLASSES.index("adjective")
-    taught, lesson = analysis.teach_word(model, "Deep", adjective)
-    assert lesson.word == "deep" and lesson.before.argmax() != adjective
-    assert lesson.after.argmax() == adjective
-    assert analysis.predict_word(taught, "deep").probabilities.argmax() == adjective
+    taught, lesson = analysis.teach_word(model, word.title(), label)
+    assert lesson.word == word and lesson.before.argmax() != label and lesson.after.argmax() == label
+    assert analysis.predict_word(taught, word).probabilities.argmax() == label
     assert abs(lesson.test_accuracy[1] - lesson.test_accuracy[0]) < 0.01
     assert lesson.test_accuracy[0] == pytest.approx(evaluate(model, pos_lexicon.PartOfSpeech()))
     assert all(torch.equal(value, original[name]) for name, value in model.state_dict().items())
-    assert {w for w, *_ in lesson.neighbours} >= {"sheep", "keep", "steep"}
+    assert all(w.endswith(word[-3:]) for w, *_ in lesson.neighbours)
 
 
 @pytest.fixture
@@ -168,8 +194,10 @@ def test_recall_models_start_with_chrono_gates_and_other_tasks_do_not():
     lstm = build_model(recall, default_run("recall_long", "lstm").model)
     forget_bias = (lstm.body.rnn.bias_ih_l0 + lstm.body.rnn.bias_hh_l0)[32:64]
     assert forget_bias.max() > 4  # log u with u up to 120: memories far longer than sigma(3)'s 20 steps
-    pos = build_model(lab_task("pos").make(), default_run("pos", "lstm").model)
-    torch.testing.assert_close((pos.body.rnn.bias_ih_l0 + pos.body.rnn.bias_hh_l0)[64:128], torch.full((64,), 3.0))
+    pos_run = default_run("pos", "lstm").model
+    pos = build_model(lab_task("pos").make(), pos_run)
+    H = pos_run.hidden_size
+    torch.testing.assert_close((pos.body.rnn.bias_ih_l0 + pos.body.rnn.bias_hh_l0)[H : 2 * H], torch.full((H,), 3.0))
 
 
 def test_vanilla_rnn_fails_as_the_gap_grows_and_lstm_and_gru_do_not():
