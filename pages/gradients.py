@@ -1,6 +1,7 @@
 """Gradient lab: ||dh_t/dh_k|| vanishing or exploding, its bound, clipping, truncated BPTT, gated cells."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import streamlit as st
@@ -8,7 +9,14 @@ import streamlit as st
 from models.blocks.recurrent import CELLS, PROBE
 from models.core.engine import TrainConfig
 from models.labs.gradients import jacobians
-from models.labs.gradients.pretrain import COMPARISON_FILE, checkpoint_name, model_from_checkpoint
+from models.labs.gradients.pretrain import (
+    COMPARISON,
+    COMPARISON_FILE,
+    checkpoint_name,
+    initial_keep_biases,
+    model_from_checkpoint,
+    solved_summary,
+)
 from models.labs.gradients.spec import GradientRun, build_trainer, profile_along_time
 from pages import _ui
 from pages._controls import Control, Controls
@@ -17,7 +25,7 @@ from viz.training import history_curves
 
 SCALINGS = {"singular": "largest singular value beta_w", "radius": "spectral radius"}
 RNN_30 = {"gr_cell": "rnn", "gr_gap": 30, "gr_steps": 300}
-EXPLODING = RNN_30 | {"gr_train_act": "relu", "gr_wscale": 2.0, "gr_opt": "sgd", "gr_lr": 0.05}
+EXPLODING = RNN_30 | {"gr_train_act": "relu", "gr_wscale": 1.35, "gr_opt": "sgd", "gr_lr": 1.0}
 CONTROLS = Controls(
     [
         Control("gr_scale", "Scale of W", 1.0, bounds=(0.5, 2.0, 0.05)),
@@ -37,7 +45,7 @@ CONTROLS = Controls(
         Control("gr_opt", "Optimizer", "adam", "selectbox", ("sgd", "adam")),
         Control("gr_lr", "Learning rate", 2e-2, "select_slider", (1e-4, 1e-3, 3e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.5, 1.0)),
         Control("gr_train_act", "Vanilla RNN activation", "tanh", "selectbox", ("tanh", "relu")),
-        Control("gr_wscale", "Initial scale of W (0 = torch's default)", 0.0, bounds=(0.0, 3.0, 0.1)),
+        Control("gr_wscale", "Initial scale of W (0 = torch's default)", 0.0, bounds=(0.0, 3.0, 0.05)),
     ],
     presets={
         "vanishing (beta_w beta_h < 1)": {"gr_scale": 0.8, "gr_act": "tanh"} | RNN_30 | {"gr_wscale": 0.6},
@@ -48,7 +56,6 @@ CONTROLS = Controls(
         "Truncated BPTT": RNN_30 | {"gr_window": 10},
         "LSTM": RNN_30 | {"gr_cell": "lstm"},
     },
-    clears=("gr_trainer",),
 )
 
 
@@ -94,34 +101,61 @@ jac_tab, train_tab, cells_tab = st.tabs(
 )
 
 with jac_tab, _ui.user_errors():
-    c1, c2, c3 = st.columns(3)
-    c4, c5, c6 = st.columns(3)
-    scale, act, T = (CONTROLS.show(key, c) for key, c in (("gr_scale", c1), ("gr_act", c2), ("gr_T", c3)))
-    H, init, scaling = (CONTROLS.show(key, c) for key, c in (("gr_H", c4), ("gr_init", c5), ("gr_scaling", c6)))
+    scale, act, T = CONTROLS.row("gr_scale", "gr_act", "gr_T")
+    H, init, scaling = CONTROLS.row("gr_H", "gr_init", "gr_scaling")
     with _ui.secondary_controls():
         norm = CONTROLS.show("gr_norm")
     result = analyse(H, T, scale, scaling, init, act, norm, _ui.global_seed())
     note = ""
     if result.stride > 1:
         note = f"<br>every {result.stride}th k (the full map at this size would exceed the page's time budget)"
-    bound_regime = jacobians.regime(result.bound_rate, tolerance=1e-6)
-    st.markdown(
-        f"beta_w = **{result.beta_w:.3g}**, beta_h = **{result.beta_h:g}**, so the bound's base "
-        f"beta_w beta_h = **{result.bound_rate:.3g}** ({bound_regime} by the bound). Measured: the norm changes "
-        f"by a factor **{result.rate:.3g}** per step back in time: **{result.regime}**."
+    proof = (
+        "Below 1, the bound proves that the gradient vanishes at least that fast."
+        if result.bound_proves_vanishing
+        else "At or above 1 it proves nothing: it is an upper bound, and the gradient may still vanish."
     )
     left, right = st.columns([3, 2])
     with left:
-        _ui.show_figure(figures.jacobian_heatmap(result.norms, result.ks, norm, note), key="gr_heatmap")
+        how = (
+            "Row t, column k: log10 ||dh_t/dh_k||, the gradient that flows from step t back to step k; the "
+            "diagonal is 0 (dh_k/dh_k = I). Blue far from the diagonal: it vanishes with the distance t - k; red: "
+            "it explodes."
+        )
+        _ui.show_figure(figures.jacobian_heatmap(result.norms, result.ks, norm, note), "gr_heatmap", how)
     with right:
-        _ui.show_figure(figures.eigenvalue_figure(result.eigenvalues, result.beta_w, result.beta_h), key="gr_eigs")
+        how = (
+            "W's eigenvalues; the bound uses beta_w, its largest singular value, which is at least the largest "
+            "|eigenvalue| and can be far larger (see the note below)."
+        )
+        _ui.show_figure(figures.eigenvalue_figure(result.eigenvalues, result.beta_w, result.beta_h), "gr_eigs", how)
+    st.markdown(
+        f"beta_w = **{result.beta_w:.3g}**, beta_h = **{result.beta_h:g}**: the bound's base beta_w beta_h = "
+        f"**{result.bound_rate:.3g}**. {proof} Measured: the norm changes by a factor **{result.rate:.3g}** per step "
+        f"back in time, so here the gradient is **{result.regime}** (named from the measurement)."
+    )
     figure = figures.decay_figure(
         result.lags, result.profile, result.bound_rate, result.rate, result.regime, norm, result.last
     )
-    _ui.show_figure(figure, key="gr_decay")
+    how = (
+        "On a log axis a geometric decay is a straight line whose slope is the per-step rate. The dashed bound must "
+        "lie above the measured curve; the measured decay is faster wherever f'(a_j) < beta_h (a saturated tanh "
+        "or sigmoid unit, a ReLU that is off)."
+    )
+    _ui.show_figure(figure, "gr_decay", how)
+    excess = result.bound_ratio - 1
     st.caption(
-        "The bound holds for every pair; the measured decay is usually faster, because f'(a_j) < beta_h wherever "
-        "a unit saturates (tanh, sigmoid) or is off (ReLU)."
+        "The bound holds for every pair of the map."
+        if excess <= 0
+        else f"The bound holds for every pair up to rounding: where it is tight (an orthogonal W, units that never "
+        f"saturate) the spectral norms, solved in float32, exceed it by at most {excess:.1e} relative."
+    )
+    example = jacobians.eigenvalue_counterexample()
+    st.caption(
+        f"**Eigenvalues or singular values?** The slide bounds the product with W's largest eigenvalue; the bound "
+        f"needs its largest singular value beta_w. For W = [[0.5, 3], [0, 0.5]] every eigenvalue is "
+        f"{example['radius']:g}, yet ||W^{example['power']}|| = {example['norm_of_power']:.2f}, far above "
+        f"{example['radius']:g}^{example['power']} = {example['radius_power']:.3f} (here beta_w = "
+        f"{example['beta_w']:.2f}). The two agree for a symmetric or orthogonal W."
     )
     settings = {"H": H, "T": T, "scale": scale, "scaling": scaling, "init": init, "activation": act, "norm": norm}
     arrays = {"norms": result.norms, "ks": result.ks, "last_step": result.last, "eigenvalues": result.eigenvalues}
@@ -131,44 +165,53 @@ with jac_tab, _ui.user_errors():
 with train_tab, _ui.user_errors():
     st.markdown(
         "A recurrent network reads a symbol, then **gap** distractors, and must output the first symbol "
-        "(the RNN lab's long-range task, with a marker on the first step). The loss sits at the last step, "
-        "so ||dL/dh_k|| shows how far back the gradient reaches."
+        "(the RNN lab's long-range task, with a marker on the first step, and its initialisation). The loss sits at "
+        "the last step, so ||dL/dh_k|| shows how far back the gradient reaches."
     )
     CONTROLS.preset_buttons("gr", tuple(CONTROLS.presets)[3:], label="")
-    t = st.columns(3) + st.columns(3)
-    keys = ("gr_cell", "gr_gap", "gr_steps", "gr_clip", "gr_window", "gr_opt")
-    cell, gap, steps, clip, window, optimizer = (
-        CONTROLS.show(key, column) for key, column in zip(keys, t, strict=True)
-    )
-    lr = CONTROLS.show("gr_lr", t[5])
+    cell, gap, steps = CONTROLS.row("gr_cell", "gr_gap", "gr_steps")
+    clip, window, optimizer, lr = CONTROLS.row("gr_clip", "gr_window", "gr_opt", "gr_lr")
     with _ui.secondary_controls("Cell settings"):
         train_act, w_scale = CONTROLS.show("gr_train_act"), CONTROLS.show("gr_wscale")
-    train = TrainConfig(
-        steps=steps,
-        lr=lr,
-        optimizer=optimizer,
-        clip_norm=None if clip == "off" else clip,
-        tbptt_window=window or None,
-        seed=_ui.global_seed(),
-    )
+    clip_norm = None if clip == "off" else clip
+    train = TrainConfig(steps, lr, optimizer, clip_norm=clip_norm, tbptt_window=window or None, seed=_ui.global_seed())
     run = GradientRun(cell=cell, gap=gap, nonlinearity=train_act, w_scale=w_scale or None, train=train)
+
+    def start():
+        """A new run; the previous one's gradient norms stay on the chart to compare (explode, then clip)."""
+        previous = st.session_state.get("gr_trainer")
+        if previous is not None and previous.done:
+            clipped = f"clipped at {previous.config.clip_norm:g}" if previous.config.clip_norm else "no clipping"
+            steps_seen, norms = previous.history["step"], previous.history["grad_norm"]
+            st.session_state["gr_previous"] = (f"previous run ({clipped})", steps_seen, norms)
+        return build_trainer(run, _ui.device())
 
     def render(trainer) -> None:
         history = trainer.history
         steps_seen, matrix = history.probe_matrix(PROBE)
         if matrix.size:
-            _ui.show_figure(figures.probe_heatmap(steps_seen, matrix, trainer.config.tbptt_window), key="gr_probe")
-        left, right = st.columns(2)
-        with left:
-            figure = figures.grad_norm_figure(history["step"], history["grad_norm"], trainer.config.clip_norm)
-            _ui.show_figure(figure, key="gr_gradnorm")
-        with right:
-            title = f"Recall of the first symbol (chance {run.chance:.0%})"
-            _ui.show_figure(history_curves(history, "accuracy", title), key="gr_curves")
+            how = (
+                "Each row is one training step, each column a time step k of the input; the colour is how much "
+                "gradient reaches h_k from the loss at the last step. Vanishing: it fades to the left; exploding: "
+                "it grows to the left; truncation: exactly zero beyond the window."
+            )
+            _ui.show_figure(figures.probe_heatmap(steps_seen, matrix, trainer.config.tbptt_window), "gr_probe", how)
+        previous = st.session_state.get("gr_previous")
+        figure = figures.grad_norm_figure(
+            history["step"], history["grad_norm"], trainer.config.clip_norm, history["loss"], previous
+        )
+        how = (
+            "Gradient norm and loss per step on a log axis. An exploding run climbs by orders of magnitude until a "
+            "value overflows (marked); with clipping by norm each step is scaled down to the threshold, so training "
+            "goes on."
+        )
+        _ui.show_figure(figure, "gr_gradnorm", how)
+        title = f"Recall of the first symbol (chance {run.chance:.0%})"
+        _ui.show_figure(history_curves(history, "accuracy", title), key="gr_curves")
         arrays = {"probe_steps": steps_seen, "probe_grad_norms": matrix, "grad_norm": history["grad_norm"]}
         _ui.export_buttons("gradients_training", arrays | {"loss": history["loss"]}, {"cell": cell, "gap": gap})
 
-    _ui.live_training("gr", lambda: build_trainer(run, _ui.device()), render)
+    _ui.live_training("gr", start, render, chance=("accuracy", run.chance))
     if "gr_trainer" not in st.session_state:
         st.info(
             "Press **Train live**. Try the **Explode** preset, then the same with clipping.", icon=":material/info:"
@@ -179,19 +222,29 @@ with cells_tab, _ui.user_errors():
     if data is None:
         st.warning("No pretrained comparison found in assets/; run `make pretrain`.")
     else:
-        base = data["run"]
+        base, longest = data["run"], max(data["gaps"])
+        low, high = initial_keep_biases(replace(COMPARISON, gap=longest))
         st.markdown(
-            f"Each cell was trained from the same seed for {base['train']['steps']} steps (hidden size "
-            f"{base['hidden_size']}, Adam lr {base['train']['lr']}) at each gap; LSTM forget and GRU keep gates "
-            f"start with a total bias b_U + b_W of +{base['gate_bias']:g}, so their gated path starts open."
+            f"Each cell was trained from seeds {', '.join(map(str, data['seeds']))} for {base['train']['steps']} steps "
+            f"at each gap, with the RNN "
+            f"lab's recipe (hidden size {base['hidden_size']}, Adam lr {base['train']['lr']}, clipping at "
+            f"{base['train']['clip_norm']:g}). LSTM and GRU start with the RNN lab's chrono initialisation: each "
+            f"unit's keep-gate bias b_U + b_W is log u with u ~ U(1, T - 1), at gap {longest} from {low:.2f} to "
+            f"{high:.2f}."
         )
         figure = figures.cell_accuracy_figure(data["gaps"], data["accuracy"], data["chance"])
-        _ui.show_figure(figure, key="gr_cells_acc")
+        how = (
+            "Test accuracy after training against the number of distractors between the symbol and the answer: a dot "
+            "per seed, a line for their mean. The lecture predicts the vanilla RNN falls to chance as the gap grows "
+            "while the gated cells hold on. " + solved_summary(data)
+        )
+        _ui.show_figure(figure, "gr_cells_acc", how)
         profiles = pretrained_profiles()
         if profiles:
-            _ui.show_figure(figures.cell_profile_figure(profiles), key="gr_cells_profile")
-            st.caption(
-                "The LSTM's cell path C_{t-1} -> C_t is only elementwise: dC_t/dC_k contains prod f_j, no product of "
-                "W, the lecture's 'uninterrupted gradient flow'."
+            how = (
+                f"How much of the gradient from the last step reaches step k of one input at gap {longest}, for each "
+                "trained cell. The LSTM's cell path C_{t-1} -> C_t is only elementwise: dC_t/dC_k contains prod f_j, "
+                "no product of W, the lecture's 'uninterrupted gradient flow'."
             )
+            _ui.show_figure(figures.cell_profile_figure(profiles), "gr_cells_profile", how)
         _ui.export_buttons("gradients_cells", {"gaps": np.array(data["gaps"])}, data)

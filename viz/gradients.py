@@ -187,13 +187,27 @@ def probe_heatmap(steps: np.ndarray, matrix: np.ndarray, window: int | None = No
     return finish(fig, title, x_title="k (time step; the loss is at the last step)", y_title="optimizer step")
 
 
-def grad_norm_figure(steps: np.ndarray, grad_norm: np.ndarray, clip_norm: float | None) -> go.Figure:
-    """The gradient norm before clipping per step (log scale) with the clipping threshold."""
+def grad_norm_figure(
+    steps: np.ndarray,
+    grad_norm: np.ndarray,
+    clip_norm: float | None,
+    loss: np.ndarray | None = None,
+    previous: tuple[str, np.ndarray, np.ndarray] | None = None,
+) -> go.Figure:
+    """The gradient norm before clipping and the loss per step (log axis), the clipping threshold, and the step
+    that overflowed marked at the top; ``previous`` (label, steps, gradient norms) is an earlier run to compare."""
+    steps, grad_norm = np.asarray(steps, dtype=float), np.asarray(grad_norm, dtype=float)
     fig = go.Figure()
-    logs, overflow = _log10(grad_norm)
-    fig.add_trace(
-        go.Scatter(x=steps, y=np.where(np.isnan(logs), None, grad_norm), mode="lines", name="||grad|| before clipping")
-    )
+    fig.add_trace(go.Scatter(x=steps, y=_finite(grad_norm), mode="lines+markers", name="||grad|| before clipping"))
+    if loss is not None:
+        fig.add_trace(go.Scatter(x=steps, y=_finite(loss), mode="lines", name="loss", line={"color": "#d95f02"}))
+    if previous is not None:
+        label, old_steps, old_norm = previous
+        fig.add_trace(
+            go.Scatter(
+                x=old_steps, y=_finite(old_norm), mode="lines", name=label, line={"dash": "dot", "color": "grey"}
+            )
+        )
     if clip_norm is not None:
         fig.add_hline(y=clip_norm, line={"dash": "dash", "color": "black"})
         fig.add_trace(
@@ -205,24 +219,55 @@ def grad_norm_figure(steps: np.ndarray, grad_norm: np.ndarray, clip_norm: float 
                 line={"dash": "dash", "color": "black"},
             )
         )
+    overflow = ~np.isfinite(grad_norm) | (~np.isfinite(loss) if loss is not None else False)
     if overflow.any():
-        fig.add_trace(go.Scatter(x=np.asarray(steps)[overflow], y=[None] * int(overflow.sum()), name="overflow"))
+        shown = np.concatenate([np.asarray(v, dtype=float) for v in (grad_norm, loss) if v is not None])
+        top = 10 * max(shown[np.isfinite(shown) & (shown > 0)], default=1.0)
+        fig.add_trace(
+            go.Scatter(
+                x=steps[overflow],
+                y=[top] * int(overflow.sum()),
+                mode="markers+text",
+                text=[f"overflow at step {int(s)}" for s in steps[overflow]],
+                textposition="bottom left",
+                name="overflow (not finite)",
+                marker={"symbol": "x", "size": 14, "color": "#b2182b"},
+            )
+        )
     fig.update_yaxes(type="log", exponentformat="power")
-    title = "Gradient norm during training" + (" with clipping by norm" if clip_norm is not None else " (no clipping)")
-    return finish(fig, title, x_title="optimizer step", y_title="||dL/dtheta||", height=340)
+    clipping = " with clipping by norm" if clip_norm is not None else " (no clipping)"
+    title = f"Gradient norm and loss per step{clipping}"
+    return _legend_below(finish(fig, title, x_title="optimizer step", y_title="||dL/dtheta|| and loss", height=380))
 
 
-def cell_accuracy_figure(gaps: list[int], accuracy: dict[str, list[float]], chance: float) -> go.Figure:
-    """Final accuracy of each cell against the dependency length (same seed, same budget)."""
+def _finite(values: np.ndarray) -> list:
+    """Positive finite values, None elsewhere (a log axis draws nothing there)."""
+    return [float(v) if np.isfinite(v) and v > 0 else None for v in np.asarray(values, dtype=float)]
+
+
+def cell_accuracy_figure(gaps: list[int], accuracy: dict[str, list[list[float]]], chance: float) -> go.Figure:
+    """Test accuracy of each cell against the dependency length: each seed a dot, their mean a line."""
     fig = go.Figure()
-    for cell, values in accuracy.items():
+    for cell, per_gap in accuracy.items():
+        runs = np.asarray(per_gap, dtype=float)  # (gaps, seeds)
+        colour, label = CELL_COLOURS.get(cell), CELL_LABELS.get(cell, cell)
         fig.add_trace(
             go.Scatter(
                 x=gaps,
-                y=values,
-                mode="lines+markers",
-                name=CELL_LABELS.get(cell, cell),
-                line={"color": CELL_COLOURS.get(cell)},
+                y=runs.mean(1),
+                mode="lines",
+                name=f"{label} (mean of {runs.shape[1]} seeds)",
+                line={"color": colour},
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=np.repeat(gaps, runs.shape[1]),
+                y=runs.ravel(),
+                mode="markers",
+                name=f"{label}, one seed",
+                marker={"color": colour, "size": 7, "opacity": 0.6},
+                showlegend=False,
             )
         )
     fig.add_hline(y=chance, line={"dash": "dot", "color": "grey"})

@@ -67,10 +67,25 @@ def test_training_figures():
     history = vg.grad_norm_figure(np.arange(3), np.array([0.5, 5.0, 50.0]), clip_norm=1.0)
     assert any("threshold 1" in (t.name or "") for t in history.data) and "clipping" in titled(history)
     assert history.layout.shapes[0].y0 == 1.0
-    cells = vg.cell_accuracy_figure([5, 10], {"rnn": [1.0, 0.25], "lstm": [1.0, 1.0]}, 0.25)
-    assert {t.name for t in cells.data} >= {"vanilla RNN", "LSTM"}
+    cells = vg.cell_accuracy_figure(
+        [5, 10], {"rnn": [[1.0, 0.5], [0.25, 0.25]], "lstm": [[1.0, 1.0], [1.0, 1.0]]}, 0.25
+    )
+    names = {t.name for t in cells.data}
+    assert {"vanilla RNN (mean of 2 seeds)", "LSTM (mean of 2 seeds)"} <= names
     titled(cells)
     profile = vg.cell_profile_figure(
         {"lstm": {"lag": np.arange(3), "dh": np.ones(3), "dC": np.ones(3), "forget_path": np.ones(3)}}
     )
     assert len(profile.data) == 3 and titled(profile)
+
+
+def test_the_explosion_is_drawn_up_to_the_overflow_and_marked():
+    steps = np.arange(1, 6.0)
+    norms = np.array([1.0, 10.0, 1e3, 1e6, np.inf])
+    loss = np.array([1.4, 1.6, 30.0, 1e5, np.nan])
+    fig = vg.grad_norm_figure(steps, norms, None, loss, previous=("previous run", steps, norms / 10))
+    names = [t.name for t in fig.data]
+    assert names[:3] == ["||grad|| before clipping", "loss", "previous run"]
+    marker = fig.data[-1]
+    assert list(marker.x) == [5.0] and "overflow at step 5" in marker.text[0] and marker.y[0] == 1e7
+    assert fig.data[0].y[-1] is None and fig.layout.yaxis.type == "log"

@@ -387,14 +387,21 @@ class JacobianAnalysis:
     beta_w: float
     beta_h: float
     eigenvalues: np.ndarray
+    bound_ratio: float  # the largest ||dh_t/dh_k|| / (beta_w beta_h)^(t-k) over the map's pairs
 
     @property
     def regime(self) -> str:
+        """Named from the measured rate, never from the bound."""
         return regime(self.rate)
 
     @property
     def bound_rate(self) -> float:
         return self.beta_w * self.beta_h
+
+    @property
+    def bound_proves_vanishing(self) -> bool:
+        """The bound is an upper bound: below 1 it proves the gradient vanishes; above 1 it proves nothing."""
+        return self.bound_rate < 1
 
 
 def analyse(
@@ -406,6 +413,9 @@ def analyse(
     stride = plan_map(length, hidden, norm)
     jmap = jacobian_norm_map(W, U, b, x, nonlinearity=nonlinearity, norm=norm, k_stride=stride)
     lags, profile = lag_profile(jmap.norms, jmap.ks)
+    bw = beta_w(W)
+    bound = bptt_bound(bw, BETA_H[nonlinearity], length).numpy()[:, jmap.ks]  # (T, K)
+    pairs = (bound > 0) & np.isfinite(jmap.norms) & np.isfinite(bound)
     return JacobianAnalysis(
         norms=jmap.norms,
         ks=jmap.ks,
@@ -414,7 +424,24 @@ def analyse(
         profile=profile,
         last=last_step_profile(W, U, b, x, nonlinearity=nonlinearity, norm=norm),
         rate=growth_rate(lags, profile),
-        beta_w=beta_w(W),
+        beta_w=bw,
         beta_h=BETA_H[nonlinearity],
         eigenvalues=eigenvalues(W),
+        bound_ratio=float((jmap.norms[pairs] / bound[pairs]).max()),
     )
+
+
+COUNTEREXAMPLE = ((0.5, 3.0), (0.0, 0.5))
+
+
+def eigenvalue_counterexample(power: int = 3) -> dict[str, float]:
+    """Why the bound needs the largest singular value, not the largest eigenvalue (as the slide writes):
+    W = [[0.5, 3], [0, 0.5]] has spectral radius 0.5, yet ||W^power||_2 is far above 0.5^power."""
+    W = torch.tensor(COUNTEREXAMPLE, dtype=torch.float64)
+    return {
+        "radius": float(torch.linalg.eigvals(W).abs().max()),
+        "beta_w": beta_w(W),
+        "power": power,
+        "radius_power": float(torch.linalg.eigvals(W).abs().max()) ** power,
+        "norm_of_power": float(torch.linalg.matrix_norm(torch.linalg.matrix_power(W, power), ord=2)),
+    }

@@ -32,7 +32,6 @@ class GradientRun:
     hidden_size: int = 32
     nonlinearity: str = "tanh"
     w_scale: float | None = None  # W orthogonal times w_scale: all singular values equal it (None: torch's init)
-    gate_bias: float = 9.0  # total initial bias b_U + b_W of the LSTM forget gate / GRU keep gate: the path starts open
     batch_size: int = 32
     probe_every: int = 5
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=400, lr=2e-2))
@@ -65,13 +64,14 @@ class GradientRun:
 
 
 def build_model(run: GradientRun) -> RecurrentModel:
-    """A one-layer many-to-one RecurrentModel, seeded: the keep gate's total bias is ``gate_bias``, and
-    W = w_scale * (random orthogonal) per gate if ``w_scale`` is set."""
+    """A one-layer many-to-one RecurrentModel, seeded and initialised as in the RNN lab: LSTM and GRU gates get
+    the chrono initialisation over the task's length; W = w_scale * (random orthogonal) per gate if ``w_scale``
+    is set."""
     task = run.task
     torch.manual_seed(run.train.seed)
     model = RecurrentModel(run.cell, task.input_size, run.hidden_size, task.output_size, nonlinearity=run.nonlinearity)
     if run.cell != "rnn":
-        model.body.set_keep_gate_bias(run.gate_bias)
+        model.body.chrono_init(max(task.memory_span, 3))
     if run.w_scale is not None:
         W = model.body.weights(0)["W"]  # (G*H, H): the gates' W stacked
         with torch.no_grad():
