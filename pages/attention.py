@@ -5,12 +5,11 @@ from dataclasses import replace
 import streamlit as st
 
 from models.blocks.positional import POSITIONAL_KINDS
-from models.core.evaluation import IGNORE_INDEX
 from models.data.tokens import TASKS
 from models.labs.attention import analysis, steps
 from models.labs.attention.pretrain import PretrainedRun, checkpoint_path, load_pretrained
 from models.labs.attention.spec import build_trainer
-from pages import _ui
+from pages import _attention_views, _ui
 from pages._controls import LEARNING_RATES, Control, Controls
 from viz import attention as figures
 from viz.training import history_curves
@@ -29,7 +28,7 @@ CONTROLS = Controls(
         Control("attn_train_prenorm", "Pre-norm (LayerNorm before attention and FFN)", False, "toggle", bind=False),
         Control("attn_pe_shift", "Permutation: rotate the tokens by", 3, bounds=(1, 7, 1)),
     ],
-    presets={"'the cat sat on the mat'": {}},
+    presets={"'the cat sat on the mat'": {}, "multi-head attention": {"attn_task": "sort"}},
 )
 TASK_HINTS = {
     "reverse": "y_t = x_(T-1-t): look for an anti-diagonal head.",
@@ -51,43 +50,12 @@ def pretrained(name: str, positional: str | None = None) -> PretrainedRun:
     return load_pretrained(checkpoint_path(_ui.ASSETS, name, positional))
 
 
-def show_maps(maps: analysis.AttentionMaps, prefix: str) -> int:
-    """The layer x head grid, one head enlarged, a query picker, head mean and rollout."""
-    n_layers, n_heads, length = maps.attentions.shape[:3]
-    figure = figures.attention_grid(maps.attentions, maps.tokens, "Attention of every layer and head")
-    _ui.show_figure(figure, key=f"{prefix}_grid")
-    col_layer, col_head, col_query = st.columns(3)
-    layer = col_layer.selectbox("Layer", range(1, n_layers + 1), index=n_layers - 1, key=f"{prefix}_layer") - 1
-    head = col_head.selectbox("Head", range(1, n_heads + 1), key=f"{prefix}_head") - 1
-    query = col_query.selectbox(
-        "Query token", range(length), format_func=lambda i: f"{i}: {maps.tokens[i]}", key=f"{prefix}_query"
-    )
-    big, queries = st.columns(2)
-    with big:
-        title = f"Layer {layer + 1}, head {head + 1}"
-        _ui.show_figure(
-            figures.attention_heatmap(maps.attentions[layer, head], maps.tokens, title), key=f"{prefix}_big"
-        )
-    with queries:
-        _ui.show_figure(figures.query_attention_figure(maps.attentions, maps.tokens, query), key=f"{prefix}_query_fig")
-    figure = figures.mean_and_rollout_figure(maps.head_means, maps.rollout, maps.tokens)
-    _ui.show_figure(figure, key=f"{prefix}_rollout")
-    return query
-
-
-def describe(maps: analysis.AttentionMaps) -> str:
-    shown = ["-" if t == IGNORE_INDEX else str(t) for t in maps.targets]
-    return (
-        f"Input `{' '.join(maps.tokens)}` -> prediction `{' '.join(map(str, maps.predictions))}`, "
-        f"target `{' '.join(shown)}` ({maps.accuracy:.0%} of positions right)."
-    )
-
-
 _ui.lab_header(
     "Attention and transformers",
     "Transformer block > Self-attention, Multi-headed attention, Layer normalization, FFN",
     "Self-attention turns a set of tokens X into Q = XW_q, K = XW_k, V = XW_v, weighs every pair of tokens with "
-    "$A = \\mathrm{softmax}(QK^T/\\sqrt{d})$ and returns $Y = AV$: every output mixes **all** inputs.",
+    "$A = \\mathrm{softmax}(QK^T/\\sqrt{d_k})$ and returns $Y = AV$: every output mixes **all** inputs. One head "
+    "uses $d_k = d$; with h heads each head divides by $\\sqrt{d_{head}}$, $d_{head} = d / h$.",
 )
 CONTROLS.preset_buttons("attn", label="Lecture figure")
 CONTROLS.init()
@@ -95,9 +63,8 @@ CONTROLS.init()
 steps_tab, heads_tab, pe_tab = st.tabs(["Self-attention step by step", "Heads of a trained transformer", "PE on / off"])
 
 with steps_tab, _ui.user_errors():
-    left, middle, right = st.columns([3, 1, 1])
-    words = steps.parse_words(CONTROLS.show("attn_words", left))
-    d_model, positional = CONTROLS.show("attn_d", middle), CONTROLS.show("attn_pe", right)
+    text, d_model, positional = CONTROLS.row("attn_words", "attn_d", "attn_pe", widths=[3, 1, 1])
+    words = steps.parse_words(text)
     X = steps.word_embeddings(words, d_model, positional)
     s = steps.self_attention_steps(X, *steps.random_projections(d_model, _ui.global_seed()))
     n = len(words)
@@ -128,7 +95,8 @@ with steps_tab, _ui.user_errors():
         f"A has **N x N = {n} x {n} = {n * n}** entries: every token looks at every token. "
         "At N = 4,096 tokens (a 64 x 64 image of pixels) that is 16.8 million weights per head and layer."
     )
-    _ui.show_figure(figures.quadratic_cost_figure(n, d_model), key="attn_cost")
+    how = "Both axes are logarithmic: a slope of 2 means doubling the tokens quadruples the cost."
+    _ui.show_figure(figures.quadratic_cost_figure(n, d_model), "attn_cost", how)
     arrays = {name: getattr(s, name).numpy() for name in ("X", "W_q", "W_k", "W_v", "Q", "K", "V", "scores", "A", "Y")}
     settings = {"tokens": words, "d": d_model, "positional": positional, "seed": _ui.global_seed()}
     _ui.export_buttons("attention_steps", arrays, settings, csv=("A", s.A.numpy()))
@@ -158,21 +126,27 @@ with heads_tab, _ui.user_errors():
     )
     tokens = task.parse(text)
     maps = analysis.attention_maps(run.models[snapshot], task, tokens)
-    st.markdown(describe(maps))
-    query = show_maps(maps, "attn_pre")
+    st.markdown(_attention_views.describe(maps))
+    query = _attention_views.show_maps(maps, "attn_pre")
     attribution = analysis.token_attribution(run.models[snapshot], tokens, query)
     figure = figures.token_attribution_figure(
         maps.tokens, maps.head_means[-1, query], maps.rollout[query], attribution, query
     )
-    _ui.show_figure(figure, key="attn_attribution")
+    how = (
+        "Left: what the chosen output position attends to (last layer's head mean, and the rollout through all "
+        "layers). Right: how much each input token moves its predicted logit (Integrated Gradients, signed)."
+    )
+    _ui.show_figure(figure, "attn_attribution", how)
     st.markdown(WHY_THEY_DIFFER)
     arrays = {"attentions": maps.attentions, "head_means": maps.head_means, "rollout": maps.rollout}
     settings = {"task": name, "tokens": maps.tokens, "step": run.steps[snapshot]}
     _ui.export_buttons("attention_maps", arrays, settings, csv=("rollout", maps.rollout))
+    st.subheader("How the heads combine")
+    _attention_views.multi_head(run.models[snapshot], task, tokens, maps.tokens)
 
     st.subheader("Train it yourself")
     keys = ("attn_train_pe", "attn_train_layers", "attn_train_heads", "attn_train_steps", "attn_train_lr")
-    kind, n_layers, n_heads, n_steps, lr = (CONTROLS.show(key, c) for key, c in zip(keys, st.columns(5), strict=True))
+    kind, n_layers, n_heads, n_steps, lr = CONTROLS.row(*keys)
     with _ui.secondary_controls():
         norm_first = CONTROLS.show("attn_train_prenorm")
     model = replace(config, positional=kind, n_layers=n_layers, n_heads=n_heads, norm_first=norm_first)
@@ -182,11 +156,12 @@ with heads_tab, _ui.user_errors():
         title = f"{name.replace('_', ' ')} with {trainer.model.positional_kind} PE"
         _ui.show_figure(history_curves(trainer.history, "accuracy", title), key="attn_train_curves")
         live = analysis.attention_maps(trainer.model, task, tokens)
-        st.markdown(describe(live))
+        st.markdown(_attention_views.describe(live))
         figure = figures.attention_grid(live.attentions, live.tokens, f"Attention of your model at step {trainer.step}")
         _ui.show_figure(figure, key="attn_train_grid")
 
-    _ui.live_training("attn", lambda: build_trainer(mine, _ui.device()), render)
+    chance = ("accuracy", 1 / task.n_classes)
+    _ui.live_training("attn", lambda: build_trainer(mine, _ui.device()), render, chance=chance)
 
 with pe_tab, _ui.user_errors():
     st.markdown(
@@ -200,7 +175,8 @@ with pe_tab, _ui.user_errors():
         for r in (with_pe, without_pe)
     }
     figure = figures.pe_comparison_figure(curves, "Reverse: training accuracy with and without PE")
-    _ui.show_figure(figure, key="attn_pe_curves")
+    how = "With sinusoidal PE the reverse task is learned; without PE accuracy stalls near chance."
+    _ui.show_figure(figure, "attn_pe_curves", how)
     task = with_pe.run.task
     permutation = analysis.rotation(task.length, CONTROLS.show("attn_pe_shift"))
     tokens = task.parse(task.example())

@@ -33,13 +33,13 @@ _ui.lab_header(
     "Transformer block > Positional encoding, Sinusoidal positional encoding",
     "Self-attention sees a **set** of tokens: without a positional encoding it cannot tell their order. The "
     "lecture's encoding gives position t the vector $p_t$ with $p_t(2k) = \\sin(\\omega_k t)$, "
-    "$p_t(2k+1) = \\cos(\\omega_k t)$, $\\omega_k = 1 / \\text{base}^{2k/d}$.",
+    "$p_t(2k+1) = \\cos(\\omega_k t)$, $\\omega_k = 1 / \\text{base}^{2k/d}$. Here positions count from "
+    "t = 0 and frequencies from k = 0 to d/2 - 1 (the slides do not fix where the indices start).",
 )
 CONTROLS.preset_buttons("pe", label="Lecture figure")
 CONTROLS.init()
 
-left, middle, right = st.columns(3)
-d_model, length, base = (CONTROLS.show(key, c) for key, c in (("pe_d", left), ("pe_len", middle), ("pe_base", right)))
+d_model, length, base = CONTROLS.row("pe_d", "pe_len", "pe_base")
 with _ui.secondary_controls():
     normalised = CONTROLS.show("pe_norm")
 
@@ -53,15 +53,24 @@ with sinusoid_tab, _ui.user_errors():
     )
     heat_left, heat_right = st.columns(2)
     with heat_left:
-        _ui.show_figure(figures.encoding_heatmap(view.P, base), key="pe_encoding")
+        how = (
+            "Row t is the vector p_t added to the t-th token (positions from 0), column j one of its dimensions "
+            "(j = 2k: sin, 2k + 1: cos of w_k t). Left columns oscillate fast, right ones slowly: every position "
+            "gets its own pattern, like the digits of a binary counter."
+        )
+        _ui.show_figure(figures.encoding_heatmap(view.P, base), "pe_encoding", how)
     with heat_right:
         title = "Positional similarity K / (d/2)" if normalised else "Positional similarity K = P P^T"
-        _ui.show_figure(figures.similarity_heatmap(view.K_shown, title, normalised), key="pe_similarity")
-    _ui.show_figure(figures.offset_profile_figure(view.profiles, view.closed_form, normalised), key="pe_profile")
-    st.caption(
-        "p_i . p_(i+k) = sum_k [sin(w_k i) sin(w_k (i+k)) + cos(w_k i) cos(w_k (i+k))] = sum_k cos(w_k k): "
-        "the curves for different i coincide with this closed form. Attention can read relative position."
+        how = (
+            "K[i, j] = p_i . p_j: bright on the diagonal (a position is most similar to itself), fading with |i - j| "
+            "along bands parallel to it: the similarity depends only on the offset, not on where the pair sits."
+        )
+        _ui.show_figure(figures.similarity_heatmap(view.K_shown, title, normalised), "pe_similarity", how)
+    how = (
+        "p_i . p_(i+k) = sum_k [sin(w_k i) sin(w_k (i+k)) + cos(w_k i) cos(w_k (i+k))] = sum_k cos(w_k k): the "
+        "curves for different start positions i lie on this closed form. Attention can read relative position."
     )
+    _ui.show_figure(figures.offset_profile_figure(view.profiles, view.closed_form, normalised), "pe_profile", how)
     settings = {"d_model": d_model, "positions": length, "base": base, "normalised": normalised}
     _ui.export_buttons("positional_encoding", {"P": view.P, "K": view.K}, settings, csv=("K", view.K))
 
@@ -75,12 +84,13 @@ with learned_tab, _ui.user_errors():
     checkpoint = _ui.cached_checkpoint(checkpoint_path(_ui.ASSETS, "learned").name)
     learned_table = model_from_checkpoint(checkpoint, "learned checkpoint").positional_table(TASK.length).numpy()
     figure = figures.learned_vs_sinusoidal(learned_table, sinusoid_table, "learned (pretrained)")
-    _ui.show_figure(figure, key="pe_learned_pretrained")
-    st.caption(
-        "The learned embeddings solve the task while staying nearly orthogonal: the model only needs to tell "
-        "positions apart and read an offset through W_q and W_k. The sinusoidal encoding builds the notion of "
-        "distance in by construction (the band along the diagonal), and extends to lengths never trained on."
+    how = (
+        "Cosine similarity of every pair of positions. The learned embeddings solve the task while staying nearly "
+        "orthogonal: the model only needs to tell positions apart and read an offset through W_q and W_k. The "
+        "sinusoidal encoding builds distance in by construction (the band along the diagonal) and extends to lengths "
+        "never trained on."
     )
+    _ui.show_figure(figure, "pe_learned_pretrained", how)
     _ui.export_buttons(
         "positional_learned_vs_sinusoidal",
         {"learned_P": learned_table, "sinusoidal_P": sinusoid_table},
@@ -104,22 +114,24 @@ with learned_tab, _ui.user_errors():
             figure = figures.learned_vs_sinusoidal(table, sinusoid_table, f"learned (step {trainer.step})")
             _ui.show_figure(figure, key="pe_train_similarity")
 
-    _ui.live_training("pe", lambda: build_trainer(PositionalRun(kind, train), _ui.device()), render)
+    chance = ("accuracy", 1 / TASK.vocab_size)
+    _ui.live_training("pe", lambda: build_trainer(PositionalRun(kind, train), _ui.device()), render, chance=chance)
 
 with image_tab, _ui.user_errors():
     st.markdown(
         "For an image feature map, half of the channels encode the column x and half the row y "
         "(used by the U-Transformer's bottleneck attention)."
     )
-    col_h, col_w, col_d = st.columns(3)
-    height, width, channels = (
-        CONTROLS.show(key, c) for key, c in (("pe2d_h", col_h), ("pe2d_w", col_w), ("pe2d_d", col_d))
-    )
+    height, width, channels = CONTROLS.row("pe2d_h", "pe2d_w", "pe2d_d")
     col_y, col_x = st.columns(2)
     ref_y = col_y.slider("Reference pixel y", 0, height - 1, height // 2)
     ref_x = col_x.slider("Reference pixel x", 0, width - 1, width // 2)
     P2 = sinusoidal_encoding_2d(height, width, channels).numpy()
     quarter = channels // 4
     shown = [0, 2 * (quarter // 2), channels // 2, channels // 2 + 2 * (quarter // 2)]
-    _ui.show_figure(figures.encoding_2d_figure(P2, (ref_y, ref_x), list(dict.fromkeys(shown))), key="pe_2d")
+    how = (
+        "A few channels of the 2D encoding over the grid (first half: the column x, second half: the row y), and "
+        "the similarity of every pixel to the reference pixel: it falls off with distance in both directions."
+    )
+    _ui.show_figure(figures.encoding_2d_figure(P2, (ref_y, ref_x), list(dict.fromkeys(shown))), "pe_2d", how)
     _ui.export_buttons("positional_encoding_2d", {"P2d": P2}, {"height": height, "width": width, "d_model": channels})

@@ -6,14 +6,13 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from viz.style import DIVERGING, finish
+from viz.style import DIVERGING, finish, position_labels
 
 ATTENTION_SCALE = "Blues"
 
 
-def _labels(tokens: list[str]) -> list[str]:
-    """Unique axis labels (plotly merges equal category names): '3:the'."""
-    return [f"{i}:{t}" for i, t in enumerate(tokens)]
+def _distinct(labels: list[str]) -> list[str]:
+    return labels if len(set(labels)) == len(labels) else position_labels(labels)
 
 
 def annotated_matrix(
@@ -24,11 +23,13 @@ def annotated_matrix(
     signed: bool = True,
     note: str = "",
 ) -> go.Figure:
-    """A small matrix with its values in the cells and its shape in the title."""
+    """A small matrix with its values in the cells and its shape in the title. Labels that repeat (a token that
+    occurs twice) are numbered by position ("1: the", "5: the"), so every row and column keeps its own cell."""
     matrix = np.asarray(matrix, dtype=float)
     rows, cols = matrix.shape
-    y = row_labels or [str(i) for i in range(rows)]
-    x = col_labels or [str(j) for j in range(cols)]
+    y, x = (
+        _distinct(labels or [str(i + 1) for i in range(n)]) for labels, n in ((row_labels, rows), (col_labels, cols))
+    )
     limit = float(np.abs(matrix).max()) or 1.0
     scale = {"colorscale": DIVERGING, "zmid": 0.0} if signed else {"colorscale": ATTENTION_SCALE, "zmin": 0.0}
     heat = go.Heatmap(
@@ -85,8 +86,8 @@ def attention_grid(
     """Every layer (rows) x head (columns) attention map A (queries down, keys across), ``(L, H, T, T)``."""
     attentions = np.asarray(attentions, dtype=float)
     n_layers, n_heads = attentions.shape[:2]
-    keys = _labels(tokens)
-    queries = _labels(query_tokens or tokens)
+    keys = position_labels(tokens)
+    queries = position_labels(query_tokens or tokens)
     fig = make_subplots(
         rows=n_layers,
         cols=n_heads,
@@ -130,8 +131,8 @@ def attention_heatmap(
     fig = go.Figure(
         go.Heatmap(
             z=matrix,
-            x=_labels(tokens),
-            y=_labels(query_tokens or tokens),
+            x=position_labels(tokens),
+            y=position_labels(query_tokens or tokens),
             zmin=0.0,
             zmax=1.0,
             colorscale=ATTENTION_SCALE,
@@ -154,7 +155,7 @@ def query_attention_figure(attentions: np.ndarray, tokens: list[str], query: int
     fig = go.Figure(
         go.Heatmap(
             z=rows,
-            x=_labels(tokens),
+            x=position_labels(tokens),
             y=names,
             zmin=0.0,
             zmax=1.0,
@@ -177,7 +178,7 @@ def mean_and_rollout_figure(head_means: np.ndarray, rollout: np.ndarray, tokens:
     n_layers = head_means.shape[0]
     titles = [f"layer {layer + 1}: mean over heads" for layer in range(n_layers)] + ["rollout (all layers, + residual)"]
     fig = make_subplots(rows=1, cols=n_layers + 1, subplot_titles=titles, horizontal_spacing=0.05)
-    labels = _labels(tokens)
+    labels = position_labels(tokens)
     for col, matrix in enumerate([*head_means, np.asarray(rollout, dtype=float)], start=1):
         fig.add_trace(
             go.Heatmap(
@@ -214,7 +215,7 @@ def token_attribution_figure(
 ) -> go.Figure:
     """For one output position: its last-layer head-mean attention and rollout over the inputs (>= 0) next to
     Integrated Gradients per input token (signed)."""
-    labels = _labels(tokens)
+    labels = position_labels(tokens)
     fig = make_subplots(
         rows=1,
         cols=2,
@@ -229,3 +230,44 @@ def token_attribution_figure(
     fig.update_yaxes(title_text="attention weight", range=[0, 1], row=1, col=1)
     fig.update_yaxes(title_text="attribution to the logit", row=1, col=2)
     return finish(fig, f"Output position {query} ({tokens[query]}): attention vs attribution", height=380)
+
+
+def multi_head_figure(view, tokens: list[str], layer: int) -> go.Figure:
+    """The slide's multi-head attention for one layer: each head's A_h (top), its output A_h V_h (middle),
+    and the heads concatenated, W_o, and the layer's output concat(heads) W_o + b_o (bottom)."""
+    heads, d_head = view.head_outputs.shape[0], view.d_head
+    cols = max(heads, 3)
+    labels = position_labels(tokens)
+    titles = [f"A of head {h + 1}" if h < heads else "" for h in range(cols)]
+    titles += [f"head {h + 1}: A V ({len(tokens)} x {d_head})" if h < heads else "" for h in range(cols)]
+    d = view.W_o.shape[0]
+    titles += [
+        f"concatenated ({len(tokens)} x {d})",
+        f"W_o ({d} x {d})",
+        f"output = concat W_o + b_o ({len(tokens)} x {d})",
+    ]
+    titles += [""] * (cols - 3)
+    fig = make_subplots(rows=3, cols=cols, subplot_titles=titles, horizontal_spacing=0.05, vertical_spacing=0.12)
+    signed = {"colorscale": DIVERGING, "zmid": 0.0, "showscale": False}
+    for h in range(heads):
+        fig.add_trace(
+            go.Heatmap(
+                z=view.attention[h],
+                x=labels,
+                y=labels,
+                zmin=0,
+                zmax=1,
+                colorscale=ATTENTION_SCALE,
+                showscale=h == 0,
+                colorbar={"title": {"text": "A"}, "len": 0.3, "y": 0.85},
+            ),
+            row=1,
+            col=h + 1,
+        )
+        fig.add_trace(go.Heatmap(z=view.head_outputs[h], y=labels, **signed), row=2, col=h + 1)
+    for col, matrix in enumerate((view.concatenated, view.W_o, view.output), start=1):
+        fig.add_trace(go.Heatmap(z=matrix, y=labels if col != 2 else None, **signed), row=3, col=col)
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_yaxes(type="linear", row=3, col=2)
+    fig.update_xaxes(showticklabels=False)
+    return finish(fig, f"Multi-head attention of layer {layer + 1}: the heads, their concatenation, W_o", height=820)

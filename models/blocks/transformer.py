@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.blocks.attention import MultiHeadAttention, check_heads
+from models.blocks.attention import AttentionTrace, MultiHeadAttention, check_heads
 from models.blocks.positional import positional_module
 
 MAX_LAYERS = 24
@@ -60,15 +60,15 @@ class EncoderBlock(nn.Module):
         self.ffn = FeedForward(d_model, d_ff)
         self.norm2 = LayerNorm(d_model)
 
-    def trace(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The block's output (B, T, d) and its attention weights (B, heads, T, T)."""
+    def trace(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, AttentionTrace]:
+        """The block's output (B, T, d) and its attention's trace (weights, heads' outputs, W_o's output)."""
         if self.norm_first:
             attended = self.attention.trace(self.norm1(x), mask=mask)
             x = x + attended.output
-            return x + self.ffn(self.norm2(x)), attended.weights
+            return x + self.ffn(self.norm2(x)), attended
         attended = self.attention.trace(x, mask=mask)
         x = self.norm1(x + attended.output)
-        return self.norm2(x + self.ffn(x)), attended.weights
+        return self.norm2(x + self.ffn(x)), attended
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.trace(x, mask)[0]
@@ -77,11 +77,16 @@ class EncoderBlock(nn.Module):
 @dataclass
 class EncoderTrace:
     """What the encoder computed. ``hidden_states[0]`` is its input, ``hidden_states[n]`` block n's output (the
-    last after the final norm, which is ``output``); ``attentions[n]`` is block n+1's A, ``(B, heads, T, T)``."""
+    last after the final norm, which is ``output``); ``layers[n]`` is block n+1's attention trace, and
+    ``attentions[n]`` its A, ``(B, heads, T, T)``."""
 
     output: torch.Tensor  # (B, T, d)
     hidden_states: tuple[torch.Tensor, ...]
-    attentions: tuple[torch.Tensor, ...]
+    layers: tuple[AttentionTrace, ...]
+
+    @property
+    def attentions(self) -> tuple[torch.Tensor, ...]:
+        return tuple(layer.weights for layer in self.layers)
 
 
 class TransformerEncoder(nn.Module):
@@ -96,14 +101,14 @@ class TransformerEncoder(nn.Module):
         self.final_norm = LayerNorm(d_model) if norm_first else nn.Identity()
 
     def trace(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> EncoderTrace:
-        hidden_states, attentions = [x], []
+        hidden_states, layers = [x], []
         for block in self.blocks:
-            x, weights = block.trace(x, mask)
+            x, attended = block.trace(x, mask)
             hidden_states.append(x)
-            attentions.append(weights)
+            layers.append(attended)
         x = self.final_norm(x)
         hidden_states[-1] = x
-        return EncoderTrace(output=x, hidden_states=tuple(hidden_states), attentions=tuple(attentions))
+        return EncoderTrace(output=x, hidden_states=tuple(hidden_states), layers=tuple(layers))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.trace(x, mask).output

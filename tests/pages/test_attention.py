@@ -52,3 +52,21 @@ def test_lecture_figure_button_restores_the_slide_example():
     at.button[0].click().run()
     assert_clean(at)
     assert at.session_state["attn_words"] == "the cat sat on the mat"
+
+
+def test_the_heads_tab_names_the_per_head_scale_and_shows_how_heads_combine():
+    at = open_page(PAGE)
+    at.button(key="attn_p_multi-head attention").click().run()
+    assert_clean(at)
+    assert at.session_state["attn_task"] == "sort"
+    text = " ".join(m.value for m in at.markdown)
+    assert "\\sqrt{d_{head}}" in text and "d_{head} = d / h = 32 / 2 = 16" in text
+    assert "differ by **0." in text  # the measured head difference, stated
+    titles = " ".join(chart.proto.spec for chart in at.get("plotly_chart"))
+    assert "concatenated (8 x 32)" in titles and "W_o (32 x 32)" in titles
+
+
+def test_repeated_words_keep_their_own_rows():
+    at = open_page(PAGE)
+    titles = " ".join(chart.proto.spec for chart in at.get("plotly_chart"))
+    assert "X  (6 x 4)" in titles and "1: the" in titles and "5: the" in titles

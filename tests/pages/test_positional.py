@@ -51,3 +51,22 @@ def test_presenter_mode_hides_secondary_controls_from_the_main_area():
     at = open_page("pages/positional.py", presenter=True)
     assert_clean(at)
     assert any("presenter mode" in e.label for e in at.sidebar.expander)
+
+
+def test_a_run_that_learns_nothing_says_so_in_amber_with_a_likely_cause():
+    trainer = build_trainer(PositionalRun("learned", TrainConfig(steps=30, lr=10.0)), device="cpu")
+    trainer.run()
+    assert trainer.status == "finished"
+    at = open_page("pages/positional.py", pe_trainer=trainer)
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    assert "learned nothing" in warnings and "learning rate (10) is likely too high" in warnings
+    assert not any("Training finished" in s.value for s in at.success)
+
+
+def test_an_invalid_typed_value_is_refused_with_a_message():
+    at = open_page("pages/positional.py")
+    at.number_input(key="pe_base").set_value(-5.0).run()
+    assert not at.exception
+    assert any("-5 is outside 1 to 1e+06" in e.value for e in at.error)
+    assert "base 10000" in " ".join(chart.proto.spec for chart in at.get("plotly_chart"))

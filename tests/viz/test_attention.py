@@ -75,3 +75,33 @@ def test_token_attribution_figure_signs_and_bars():
     assert len(bars) == 3
     assert list(bars[2].marker.color)[:2] == ["#b2182b", "#2166ac"]
     assert "position 1" in fig.layout.title.text
+
+
+def test_repeated_tokens_keep_their_own_rows_and_the_title_states_the_shape():
+    from viz.attention import annotated_matrix
+
+    words = ["the", "cat", "sat", "on", "the", "mat"]
+    fig = annotated_matrix(np.eye(6), "A", words, words)
+    heat = fig.data[0]
+    assert len(set(heat.y)) == len(set(heat.x)) == 6 and np.asarray(heat.z).shape == (6, 6)
+    assert heat.y[0] == "1: the" and heat.y[4] == "5: the" and "(6 x 6)" in fig.layout.title.text
+    assert list(annotated_matrix(np.eye(2), "B", ["a", "b"], ["a", "b"]).data[0].y) == ["a", "b"]
+
+
+def test_multi_head_figure_draws_each_head_and_the_concatenation_through_w_o():
+    from types import SimpleNamespace
+
+    from viz.attention import multi_head_figure
+
+    view = SimpleNamespace(
+        attention=RNG.random((2, 5, 5)),
+        head_outputs=RNG.normal(size=(2, 5, 4)),
+        concatenated=RNG.normal(size=(5, 8)),
+        W_o=RNG.normal(size=(8, 8)),
+        output=RNG.normal(size=(5, 8)),
+        d_head=4,
+    )
+    fig = multi_head_figure(view, list("abcde"), 1)
+    assert len(fig.data) == 2 * 2 + 3
+    titles = [a.text for a in fig.layout.annotations]
+    assert "A of head 2" in titles and "W_o (8 x 8)" in titles and "layer 2" in fig.layout.title.text

@@ -77,3 +77,54 @@ def rotation(length: int, shift: int) -> torch.Tensor:
     if not 0 < shift < length:
         raise ValueError(f"the rotation must be between 1 and {length - 1}, got {shift}")
     return torch.roll(torch.arange(length), shift)
+
+
+def head_difference(attention: torch.Tensor) -> float:
+    """How different the heads of one layer are: the total-variation distance 1/2 sum_k |A_i[q, k] - A_j[q, k]|
+    between two heads' rows, averaged over queries, inputs and pairs of heads (0: identical, 1: disjoint).
+    ``attention`` is ``(B, heads, T, T)``."""
+    heads = attention.shape[1]
+    if heads < 2:
+        return 0.0
+    pairs = [(i, j) for i in range(heads) for j in range(i + 1, heads)]
+    return float(sum(0.5 * (attention[:, i] - attention[:, j]).abs().sum(-1).mean() for i, j in pairs) / len(pairs))
+
+
+HEAD_DIFFERENCE_INPUTS = 64
+
+
+def head_differences(model: TokenTransformer, task: ToyTask) -> list[float]:
+    """:func:`head_difference` of every layer, on ``HEAD_DIFFERENCE_INPUTS`` held-out inputs of ``task``."""
+    tokens, _ = next(iter(task.test_batches()))
+    with inference(model):
+        trace = model.trace(tokens[:HEAD_DIFFERENCE_INPUTS].to(model_device(model)))
+    return [head_difference(attention) for attention in trace.encoder.attentions]
+
+
+@dataclass
+class MultiHeadView:
+    """One layer on one input, as the slide draws multi-head attention: each head's A_h (h, T, T) and output
+    A_h V_h (h, T, d_head), their concatenation (T, d), W_o (d, d), and the layer's output concat W_o (T, d)."""
+
+    attention: np.ndarray
+    head_outputs: np.ndarray
+    concatenated: np.ndarray
+    W_o: np.ndarray
+    output: np.ndarray
+    d_head: int
+
+
+def multi_head_view(model: TokenTransformer, tokens: torch.Tensor, layer: int) -> MultiHeadView:
+    with inference(model):
+        attended = model.trace(tokens.to(model_device(model))).encoder.layers[layer]
+    heads = attended.head_outputs[0]  # (h, T, d_head)
+    concatenated = heads.transpose(0, 1).reshape(heads.shape[1], -1)  # (T, d)
+    W_o = model.encoder.blocks[layer].attention.out_proj.weight.detach().T  # (d, d): y = concat W_o + b_o
+    return MultiHeadView(
+        attention=attended.weights[0].cpu().numpy(),
+        head_outputs=heads.cpu().numpy(),
+        concatenated=concatenated.cpu().numpy(),
+        W_o=W_o.cpu().numpy(),
+        output=attended.output[0].cpu().numpy(),
+        d_head=heads.shape[-1],
+    )

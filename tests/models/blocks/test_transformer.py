@@ -39,10 +39,10 @@ def test_encoder_block_matches_torch_encoder_layer(norm_first):
             mine.weight.copy_(theirs.weight)
             mine.bias.copy_(theirs.bias)
     x = torch.randn(2, 7, 16)
-    y, weights = ours.trace(x)
+    y, attended = ours.trace(x)
     with torch.no_grad():
         assert torch.allclose(y, reference(x), atol=1e-5)
-    assert weights.shape == (2, 4, 7, 7)
+    assert attended.weights.shape == (2, 4, 7, 7) and attended.head_outputs.shape == (2, 4, 7, 4)
 
 
 def test_stack_returns_hidden_states_and_attentions():

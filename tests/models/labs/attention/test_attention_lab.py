@@ -1,6 +1,7 @@
 """The attention lab: every default builds, token attributions are complete, the step-by-step view matches
 the one attention, and the equivariance gap vanishes without a positional encoding."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -58,3 +59,25 @@ def test_equivariance_gap_vanishes_only_without_positional_encoding():
     assert equivariance_gap(with_pe, tokens, rotation(8, 3)) > 1e-3
     with pytest.raises(ValueError, match="rotation"):
         rotation(8, 8)
+
+
+def test_head_difference_is_zero_for_equal_heads_and_one_for_disjoint_ones():
+    from models.labs.attention.analysis import head_difference
+
+    equal = torch.eye(4).expand(2, 2, 4, 4)
+    assert head_difference(equal) == 0
+    disjoint = torch.stack([torch.eye(4), torch.eye(4).roll(1, dims=1)])[None]  # (1, 2, 4, 4)
+    assert head_difference(disjoint) == pytest.approx(1.0)
+
+
+def test_the_multi_head_view_concatenates_the_heads_and_mixes_them_with_w_o():
+    from models.labs.attention.analysis import multi_head_view
+
+    torch.manual_seed(3)
+    task = ToyTask("reverse")
+    model = build_model(task).eval()
+    view = multi_head_view(model, task.parse(task.example()), layer=1)
+    bias = model.encoder.blocks[1].attention.out_proj.bias.detach().numpy()
+    assert view.attention.shape == (2, 8, 8) and view.head_outputs.shape == (2, 8, 16) and view.d_head == 16
+    np.testing.assert_allclose(view.concatenated[:, :16], view.head_outputs[0], atol=1e-6)
+    np.testing.assert_allclose(view.concatenated @ view.W_o + bias, view.output, atol=1e-5)
