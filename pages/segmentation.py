@@ -12,7 +12,7 @@ from models.labs.segmentation import analysis
 from models.labs.segmentation.models import ARCHITECTURES, LABELS, build_model
 from models.labs.segmentation.pretrain import checkpoint_path, model_from_checkpoint, pretrained_names
 from models.labs.segmentation.spec import SegmentationRun, build_trainer
-from pages import _ui
+from pages import _segmentation_views, _ui
 from pages._controls import Control, Controls
 from viz import segmentation as figures
 from viz.training import history_curves
@@ -21,6 +21,18 @@ SIZE = 64
 N_VALIDATION = 64
 TASK_LABELS = {"key": "Long range: key in the corner", "local": "Control: local texture decides"}
 LECTURE_IMAGE = 3
+UTRANSFORMER_NOTE = (
+    "- **Bottleneck (MHSA):** the coarsest map's pixels are the tokens (16 x 16 = 256 for a 64 x 64 image at depth "
+    "2), with a 2D sinusoidal positional encoding P. It is a pre-LN residual block: $X' = X + \\mathrm{MHA}(LN(X) + "
+    "P)$, 4 heads, each $A_h = \\mathrm{softmax}(Q_h K_h^T / \\sqrt{d_{head}})$, the heads concatenated through "
+    "$W_o$. With $W_o = 0$ it is the plain U-Net.\n"
+    "- **Skips (MHCA):** at every level but the finest, queries and keys come from the decoder map Y (after a 1x1 "
+    "Conv-BN-ReLU), values from the skip map S, brought to Y's size by a 2x2 stride-2 Conv-BN-ReLU; the attention's "
+    "output passes a 1x1 Conv-BN-sigmoid and a x2 bilinear upsampling and gates S element-wise; the gated S is "
+    "concatenated with the upsampled Y.\n"
+    "- **Not as in the paper:** the finest skip (64 x 64, its attention over the 32 x 32 grid would be 1,024 x "
+    "1,024 per head) is passed ungated, to keep training live on a CPU."
+)
 CONTROLS = Controls(
     [
         Control("seg_task", "Task", "key", "selectbox", tuple(TASK_LABELS), format=TASK_LABELS.get),
@@ -73,6 +85,8 @@ _ui.lab_header(
     "so a U-Net whose receptive field cannot reach the key segments **every** blob (Dice 2/3); the U-Transformer's "
     "bottleneck self-attention $A = \\mathrm{softmax}(QK^T/\\sqrt{d_k})$ reads the key from anywhere.",
 )
+with st.expander("What the U-Transformer here computes (and where it departs from the paper)"):
+    st.markdown(UTRANSFORMER_NOTE)
 name = next(iter(CONTROLS.presets))
 st.button(
     f"Lecture figure: {name}",
@@ -81,11 +95,8 @@ st.button(
 )
 CONTROLS.init()
 
-columns = st.columns(3) + st.columns(2)
-task_kind, index, opacity, row, col = (
-    CONTROLS.show(key, c)
-    for key, c in zip(("seg_task", "seg_index", "seg_opacity", "seg_row", "seg_col"), columns, strict=True)
-)
+task_kind, index, opacity = CONTROLS.row("seg_task", "seg_index", "seg_opacity")
+row, col = CONTROLS.row("seg_row", "seg_col")
 sample = generate_sample(SegmentationTask(task_kind, SIZE), analysis.VALIDATION_SEED, index)
 labels = list(pretrained_names(task_kind))
 with _ui.secondary_controls("Models shown"):
@@ -98,45 +109,9 @@ panels_tab, field_tab, scores_tab, upload_tab, train_tab = st.tabs(
 )
 
 with panels_tab, _ui.user_errors():
-    analyses = {label: analysis.analyse(pretrained(task_kind, label), sample.image) for label in labels}
-    ut = analyses["U-Transformer"]
-    maps = analysis.pixel_attention(ut.trace, row, col, (SIZE, SIZE))
-    predictions = {label: analyses[label].prediction for label in shown}
-    figure = figures.four_panels(sample.image, sample.mask, maps.mean(0), predictions, (row, col), opacity)
-    _ui.show_figure(figure, "seg_four")
-    key_state = "bright: segment horizontal stripes" if sample.key_bright else "dim: segment vertical stripes"
-    st.caption(
-        f"Key ({key_state}) at rows {sample.key_box[0]}-{sample.key_box[2] - 1}, columns "
-        f"{sample.key_box[1]}-{sample.key_box[3] - 1}. Jump to a blob:"
+    _segmentation_views.panels(
+        {label: pretrained(task_kind, label) for label in labels}, sample, shown, (row, col), opacity, task_kind, index
     )
-    for i, (column, obj) in enumerate(zip(st.columns(len(sample.objects)), sample.objects, strict=True)):
-        center = (int(round(obj.center[0])), int(round(obj.center[1])))
-        column.button(
-            f"blob {i + 1} ({'target' if obj.is_target else 'decoy'}, {obj.distance:.0f} px from key)",
-            key=f"seg_jump_{i}",
-            on_click=lambda c=center: st.session_state.update(seg_row=c[0], seg_col=c[1]),
-        )
-    _ui.show_figure(figures.head_attention(maps, sample.image, (row, col), opacity), "seg_heads")
-    n_tokens = ut.trace.bottleneck_shape[0] * ut.trace.bottleneck_shape[1]
-    st.caption(
-        f"Each map is row q of A for the bottleneck cell under the picked pixel, over the {n_tokens} cells "
-        f"(uniform: 1/{n_tokens} = {1 / n_tokens:.4f}). Brighter than uniform is where that head looks; a nearly "
-        "uniform row averages the whole image, which already carries the key's brightness. Heads need not agree."
-    )
-    gate_left, gate_right = st.columns(2)
-    with gate_left:
-        figure = figures.gate_figure(analysis.gate_maps(ut.trace), "U-Transformer: cross-attention gates on the skips")
-        _ui.show_figure(figure, "seg_gates_ut")
-    with gate_right:
-        if "Attention U-Net" in analyses:
-            title = "Attention U-Net: additive gates (local)"
-            _ui.show_figure(
-                figures.gate_figure(analysis.gate_maps(analyses["Attention U-Net"].trace), title), "seg_gates_att"
-            )
-    settings = {"task": task_kind, "image": index, "seed": analysis.VALIDATION_SEED, "pixel": [row, col]}
-    arrays = {"image": sample.image, "mask": sample.mask, "attention_per_head": maps}
-    arrays.update({f"prediction_{label}": a.prediction for label, a in analyses.items()})
-    _ui.export_buttons("segmentation_panels", arrays, settings)
 
 with field_tab, _ui.user_errors():
     depth = CONTROLS.show("seg_depth")
@@ -146,17 +121,20 @@ with field_tab, _ui.user_errors():
     else:
         _ui.seed_torch()
         unet, source = build_model("unet", depth=depth).eval(), "untrained (only depth 2 is pretrained)"
-    left, right = st.columns(2)
-    for column, model, title in (
-        (left, unet, f"U-Net depth {depth} ({source})"),
-        (right, pretrained(task_kind, "U-Transformer"), "U-Transformer (pretrained)"),
-    ):
-        saliency = analysis.effective_receptive_field(model, sample.image, row, col)
-        figure = figures.receptive_field_figure(
-            sample.image, saliency, (row, col), rf, f"{title}: effective RF of pixel ({row}, {col})"
-        )
+    models = {
+        "unet": (unet, f"U-Net depth {depth} ({source})"),
+        "utransformer": (pretrained(task_kind, "U-Transformer"), "U-Transformer (pretrained)"),
+    }
+    saliency = {
+        key: analysis.effective_receptive_field(model, sample.image, row, col) for key, (model, _) in models.items()
+    }
+    log_range = analysis.shared_log_range(list(saliency.values()))
+    for column, (key, (_, title)) in zip(st.columns(2), models.items(), strict=True):
+        title = f"{title}: effective RF of pixel ({row}, {col})"
+        figure = figures.receptive_field_figure(sample.image, saliency[key], (row, col), rf, title, log_range)
         with column:
-            _ui.show_figure(figure, f"seg_erf_{model.architecture}")
+            how = "Bright: input pixels that change this pixel's decision; the square: what a U-Net could ever see."
+            _ui.show_figure(figure, f"seg_erf_{key}", how)
     st.caption(
         f"The square is the theoretical receptive field of a depth-{depth} U-Net ({rf} px; 20, 52, 116, 236 px for "
         "depth 1-4), the dotted circle its radius. The heat map is |d logit / d input| (Captum saliency): most of "
@@ -170,12 +148,14 @@ with scores_tab, _ui.user_errors():
     with left:
         title = f"Dice on {N_VALIDATION} fixed validation slices ({TASK_LABELS[task_kind]})"
         optimum = 2 / 3 if task_kind == "key" else None
-        _ui.show_figure(figures.dice_bars({k: v[0] for k, v in scores.items()}, title, optimum), "seg_dice")
+        how = "Dice: overlap of prediction and truth (1 perfect). 2/3: what segmenting every blob scores."
+        _ui.show_figure(figures.dice_bars({k: v[0] for k, v in scores.items()}, title, optimum), "seg_dice", how)
     with right:
         if task_kind == "key":
             results = {label: (d, c) for label, (_, d, c) in scores.items()}
             radius = theoretical_receptive_field(depth) / 2
-            _ui.show_figure(figures.accuracy_vs_distance(results, radius), "seg_distance")
+            how = "Beyond the U-Net's receptive-field radius (dashed) it is at chance; the U-Transformer is not."
+            _ui.show_figure(figures.accuracy_vs_distance(results, radius), "seg_distance", how)
         else:
             st.info("In the control task each blob's own stripes decide: its evidence is at distance 0.")
     st.caption(
@@ -201,14 +181,12 @@ with upload_tab, _ui.user_errors():
         own_predictions = {label: own[label].prediction for label in shown}
         figure = figures.four_panels(image, None, own_maps.mean(0), own_predictions, (row, col), opacity, "Your image")
         _ui.show_figure(figure, "seg_upload_panels")
-        _ui.show_figure(figures.head_attention(own_maps, image, (row, col), opacity), "seg_upload_heads")
+        _ui.show_figure(figures.head_attention(own_maps, image, (row, col)), "seg_upload_heads")
 
 with train_tab, _ui.user_errors():
     st.caption(f"Training runs on **{_ui.device_name()}**; a GPU makes it many times faster than a CPU.")
-    keys = ("seg_train_arch", "seg_train_depth", "seg_train_task", "seg_train_steps", "seg_train_lr", "seg_train_batch")
-    architecture, train_depth, train_task, steps, lr, batch_size = (
-        CONTROLS.show(key, c) for key, c in zip(keys, st.columns(3) + st.columns(3), strict=True)
-    )
+    architecture, train_depth, train_task = CONTROLS.row("seg_train_arch", "seg_train_depth", "seg_train_task")
+    steps, lr, batch_size = CONTROLS.row("seg_train_steps", "seg_train_lr", "seg_train_batch")
     default = SegmentationRun()
     run = SegmentationRun(
         SegmentationTask(train_task, SIZE),

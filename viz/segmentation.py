@@ -9,6 +9,8 @@ from plotly.subplots import make_subplots
 from viz.style import SEQUENTIAL, finish
 
 OUTCOME_COLOURS = {"correct": "#1b9e77", "false positive": "#d62728", "miss": "#1f77b4"}
+# Attention over the image: transparent where the weight is low (the image shows), opaque yellow where it is high.
+ATTENTION_OVERLAY = [[0.0, "rgba(255,140,0,0)"], [0.25, "rgba(255,140,0,0.15)"], [1.0, "rgba(255,255,0,0.95)"]]
 MODEL_COLOURS = {"U-Net": "#7f7f7f", "Attention U-Net": "#e6a000", "U-Transformer": "#6a3d9a"}
 
 
@@ -87,8 +89,8 @@ def four_panels(
         fig.add_trace(
             go.Heatmap(
                 z=attention,
-                colorscale="Inferno",
-                opacity=opacity,
+                zmin=0,
+                colorscale=ATTENTION_OVERLAY,
                 colorbar={"title": {"text": "attention<br>weight"}, "len": 0.8, "x": 1.02},
                 hovertemplate="row %{y}, col %{x}: %{z:.4f}<extra></extra>",
             ),
@@ -109,7 +111,7 @@ def four_panels(
     return fig
 
 
-def head_attention(maps: np.ndarray, image: np.ndarray, pixel: tuple[int, int], opacity: float = 0.6) -> go.Figure:
+def head_attention(maps: np.ndarray, image: np.ndarray, pixel: tuple[int, int]) -> go.Figure:
     """Each head's bottleneck attention for the picked pixel and their mean, upsampled over the image."""
     heads = maps.shape[0]
     titles = [f"head {h + 1}" for h in range(heads)] + ["mean over heads"]
@@ -122,8 +124,7 @@ def head_attention(maps: np.ndarray, image: np.ndarray, pixel: tuple[int, int], 
                 z=layer,
                 zmin=0,
                 zmax=zmax,
-                colorscale="Inferno",
-                opacity=opacity,
+                colorscale=ATTENTION_OVERLAY,
                 showscale=i == 1,
                 colorbar={"title": {"text": "attention<br>weight"}, "len": 0.8},
                 hovertemplate="row %{y}, col %{x}: %{z:.4f}<extra></extra>",
@@ -137,23 +138,23 @@ def head_attention(maps: np.ndarray, image: np.ndarray, pixel: tuple[int, int], 
 
 
 def gate_figure(gates: dict[int, np.ndarray], title: str) -> go.Figure:
-    """Skip-connection gates per level (mean over channels), in [0, 1]."""
+    """Skip-connection gates per level (mean over channels), each on its own range, stated in its title: a gate
+    near 0.5 everywhere would otherwise read as a flat square."""
     if not gates:
         fig = go.Figure()
         fig.add_annotation(text="this model has no skip-connection gates", showarrow=False, x=0.5, y=0.5)
         return finish(fig, title, height=260)
     levels = list(gates)
-    titles = [f"level {level}: {gates[level].shape[0]}x{gates[level].shape[1]}" for level in levels]
-    fig = make_subplots(rows=1, cols=len(levels), subplot_titles=titles, horizontal_spacing=0.05)
+    titles = [
+        f"level {level}: {g.shape[0]}x{g.shape[1]}, gate {g.min():.2f} to {g.max():.2f}" for level, g in gates.items()
+    ]
+    fig = make_subplots(rows=1, cols=len(levels), subplot_titles=titles, horizontal_spacing=0.08)
     for i, level in enumerate(levels, start=1):
         fig.add_trace(
             go.Heatmap(
                 z=gates[level],
-                zmin=0,
-                zmax=1,
                 colorscale=SEQUENTIAL,
-                showscale=i == 1,
-                colorbar={"title": {"text": "gate"}},
+                colorbar={"title": {"text": "gate"}, "x": i / len(levels) - 0.02, "len": 0.8, "thickness": 10},
                 hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>",
             ),
             row=1,
@@ -164,17 +165,29 @@ def gate_figure(gates: dict[int, np.ndarray], title: str) -> go.Figure:
 
 
 def receptive_field_figure(
-    image: np.ndarray, saliency: np.ndarray, pixel: tuple[int, int], rf_size: int, title: str
+    image: np.ndarray,
+    saliency: np.ndarray,
+    pixel: tuple[int, int],
+    rf_size: int,
+    title: str,
+    log_range: tuple[float, float] | None = None,
 ) -> go.Figure:
-    """Effective RF (|gradient|, log scale) with the theoretical RF: its square and its radius circle."""
+    """Effective RF (|gradient|, log scale) with the theoretical RF: its square and its radius circle.
+
+    ``log_range`` (log10 of the smallest and largest value shown) puts several figures on one colour scale;
+    by default four decades below this figure's largest value."""
     positive = saliency[saliency > 0]
-    floor = float(positive.max()) * 1e-4 if positive.size else 1e-12
+    top = float(np.log10(positive.max())) if positive.size else -12.0
+    low, high = log_range or (top - 4, top)
+    floor = 10.0**low
     log_saliency = np.log10(np.maximum(saliency, floor))
     fig = go.Figure(_gray(image))
     fig.add_trace(
         go.Heatmap(
             z=np.where(saliency > floor, log_saliency, np.nan),
             colorscale="Inferno",
+            zmin=low,
+            zmax=high,
             opacity=0.75,
             colorbar={"title": {"text": "log10 |d logit / d x|"}},
             hovertemplate="row %{y}, col %{x}: 10^%{z:.2f}<extra></extra>",
@@ -225,8 +238,15 @@ def accuracy_vs_distance(
                 hovertemplate="%{x:.0f} px: accuracy %{y:.2f} (%{customdata} objects)<extra></extra>",
             )
         )
-    fig.add_vline(x=rf_radius, line_dash="dash", annotation_text=f"U-Net RF radius {rf_radius:g} px")
-    fig.add_hline(y=0.5, line_dash="dot", line_color="gray", annotation_text="chance")
+    fig.add_vline(
+        x=rf_radius,
+        line_dash="dash",
+        annotation_text=f"U-Net RF radius {rf_radius:g} px",
+        annotation_position="top left",
+    )
+    fig.add_hline(
+        y=0.5, line_dash="dot", line_color="gray", annotation_text="chance", annotation_position="bottom right"
+    )
     fig.update_yaxes(range=[0, 1.05])
     return finish(
         fig,
@@ -250,6 +270,11 @@ def dice_bars(scores: dict[str, float], title: str, local_optimum: float | None 
         )
     )
     if local_optimum is not None:
-        fig.add_hline(y=local_optimum, line_dash="dot", annotation_text="segment every blob: 2/3")
-    fig.update_yaxes(range=[0, 1.1])
+        fig.add_hline(
+            y=local_optimum,
+            line_dash="dot",
+            annotation_text="segment every blob: 2/3",
+            annotation_position="bottom left",
+        )
+    fig.update_yaxes(range=[0, 1.15])
     return finish(fig, title, "model", "Dice on the validation set", height=360)

@@ -30,10 +30,12 @@ def load_grayscale_image(data: bytes, size: int = 64) -> tuple[np.ndarray, list[
             if picture.format not in UPLOAD_FORMATS:
                 raise ValueError(f"the file is a {picture.format} image; upload a PNG or JPEG")
             picture.load()
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
-        raise ValueError(f"the image is too large; the limit is 4096x4096 px ({error})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise ValueError(f"the file is not a readable PNG or JPEG image ({error})") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise ValueError("the image has too many pixels; the limit is 4096x4096 px") from None
+    except (UnidentifiedImageError, OSError, SyntaxError):
+        raise ValueError(
+            "the file is not a readable PNG or JPEG image (it may be damaged or of another type)"
+        ) from None
     notes = []
     if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
         rgba = picture.convert("RGBA")
@@ -44,7 +46,8 @@ def load_grayscale_image(data: bytes, size: int = 64) -> tuple[np.ndarray, list[
         notes.append(f"{picture.mode} converted to grayscale")
     gray = np.asarray(picture.convert("F"), dtype=np.float64)
     if picture.size != (size, size):
-        notes.append(f"resized from {picture.width}x{picture.height} to {size}x{size}")
+        stretched = ", stretched: its sides were not equal" if picture.width != picture.height else ""
+        notes.append(f"resized from {picture.width}x{picture.height} to {size}x{size}{stretched}")
         gray = np.asarray(Image.fromarray(gray.astype(np.float32), mode="F").resize((size, size), Image.BILINEAR))
     low, high = float(gray.min()), float(gray.max())
     if high - low < 1e-6:

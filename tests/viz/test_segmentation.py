@@ -37,7 +37,9 @@ def test_four_panels_has_the_slides_panels_and_outcomes():
     heatmaps = _heatmaps(fig)
     assert len(heatmaps) == 2 + 2 + 2 * 2
     attention_layer = next(h for h in heatmaps if h.colorbar.title.text)
-    assert "attention" in attention_layer.colorbar.title.text and attention_layer.opacity == 0.4
+    assert "attention" in attention_layer.colorbar.title.text
+    low, high = attention_layer.colorscale[0][1], attention_layer.colorscale[-1][1]
+    assert low.endswith(",0)") and high.startswith("rgba(255,255,0")  # low weights transparent, high ones bright
     ut_outcome = heatmaps[-1].z
     assert np.nanmax(ut_outcome) == 0, "a perfect prediction has no false positive and no miss"
     assert {t.name for t in fig.data if isinstance(t, go.Scatter) and t.name} == {"correct", "false positive", "miss"}
@@ -62,7 +64,8 @@ def test_gate_figure_per_level_and_empty_message():
     gates = {1: np.full((32, 32), 0.25), 2: np.full((16, 16), 0.75)}
     fig = gate_figure(gates, "gates")
     assert [h.z.shape for h in _heatmaps(fig)] == [(32, 32), (16, 16)]
-    assert all(h.zmin == 0 and h.zmax == 1 for h in _heatmaps(fig))
+    titles = [a.text for a in fig.layout.annotations]
+    assert "level 1: 32x32, gate 0.25 to 0.25" in titles and "level 2: 16x16, gate 0.75 to 0.75" in titles
     assert "no skip-connection gates" in gate_figure({}, "none").layout.annotations[0].text
 
 

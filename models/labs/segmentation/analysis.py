@@ -106,3 +106,10 @@ def effective_receptive_field(model: UNet, image: np.ndarray, row: int, col: int
 
     saliency = Saliency(decision).attribute(x, target=0, abs=True)
     return saliency[0, 0].detach().cpu().numpy()
+
+
+def shared_log_range(saliencies: list[np.ndarray], decades: float = 4.0) -> tuple[float, float]:
+    """One log10 colour range for several saliency maps: from ``decades`` below the largest value of all to it."""
+    peaks = [float(s.max()) for s in saliencies if s.max() > 0]
+    top = float(np.log10(max(peaks))) if peaks else 0.0
+    return top - decades, top

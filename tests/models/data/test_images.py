@@ -1,6 +1,7 @@
 """Uploads: PNG and JPEG decoded to a grey image in [0, 1], what was changed said, bad files refused."""
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -61,3 +62,21 @@ def test_gif_and_huge_images_are_refused():
     Image.new("1", (5000, 4000)).save(buffer, "PNG")
     with pytest.raises(ValueError, match="limit"):
         load_grayscale_image(buffer.getvalue())
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"definitely not an image", b"\x89PNG\r\n\x1a\n" + b"\0" * 100, _png(np.zeros((5000, 4000), dtype=bool), "1")],
+)
+def test_messages_speak_the_users_language(data):
+    with pytest.raises(ValueError) as caught:
+        load_grayscale_image(data)
+    message = str(caught.value)
+    assert "BytesIO" not in message and not re.search(r"0x[0-9a-f]{6,}", message) and "bomb" not in message.lower()
+
+
+def test_a_non_square_upload_says_it_was_stretched():
+    _, notes = load_grayscale_image(_png(np.tile(np.arange(90, dtype=np.uint8), (30, 1)), "L"), 64)
+    assert any("stretched" in note and "90x30" in note for note in notes)
+    _, notes = load_grayscale_image(_png(np.tile(np.arange(90, dtype=np.uint8), (90, 1)), "L"), 64)
+    assert not any("stretched" in note for note in notes)
