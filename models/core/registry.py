@@ -56,6 +56,15 @@ LABS: tuple[Lab, ...] = (
         checkpoints=True,
     ),
     Lab(
+        key="applications",
+        title="RNN applications",
+        icon=":material/apps:",
+        lecture=("RNN applications", "Video classification"),
+        summary="The four mappings trained live: a character language model sampling words, an encoder-decoder with "
+        "and without attention (the bottleneck), a ConvLSTM on moving squares against two baselines.",
+        checkpoints=True,
+    ),
+    Lab(
         key="positional",
         title="Positional encoding",
         icon=":material/waves:",
@@ -121,8 +130,7 @@ LECTURE_OUTLINE: tuple[Section, ...] = (
     Section(
         "I. d) RNN applications",
         ("RNN applications", "Medical Visual Question answering (MVQA)", "Image Captioning", "Video classification"),
-        "one-to-many, many-to-one, many-to-many and video: a character language model, an encoder-decoder with "
-        "attention, a ConvLSTM",
+        "images in, words out (medical VQA, report generation) need an image encoder beside the RNN: not yet a lab",
     ),
     Section(
         "II. a) Context",
