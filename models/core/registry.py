@@ -102,6 +102,22 @@ LABS: tuple[Lab, ...] = (
         summary="The slide's four panels, bottleneck attention per pixel, receptive fields, accuracy vs distance.",
         checkpoints=True,
     ),
+    Lab(
+        key="highres",
+        title="Attention at high resolution",
+        icon=":material/grid_on:",
+        lecture=(
+            "Full transformers in segmentation",
+            "3D medical image segmentation",
+            "nn-Former",
+            "CoTr",
+            "GLAM",
+            "FINE",
+        ),
+        summary="Swin's windows and shifted windows, GLAM's global tokens, FINE's memory, deformable attention: what "
+        "each token can reach, a long-range task trained side by side, O(N^2) against the formulas, the 180 GB U-Net.",
+        checkpoints=True,
+    ),
 )
 
 
@@ -150,15 +166,20 @@ LECTURE_OUTLINE: tuple[Section, ...] = (
         ("Vision Image Transformer (ViT)", "Transformer in medical image segmentation", "U-Transformer"),
     ),
     Section(
-        "II. c) Hybrid and full transformers for segmentation",
-        ("Hybrid conv / transformers architectures", "Full transformers in segmentation"),
+        "II. c) Hybrid transformers for segmentation",
+        ("Hybrid conv / transformers architectures",),
         "TransUNet and SETR beside U-Net and U-Transformer on the same images",
     ),
     Section(
-        "II. c) 3D images: attention at high resolution",
-        ("3D medical image segmentation", "nn-Former", "CoTr", "GLAM", "FINE"),
-        "the O(N^2) cost and its remedies: Swin's shifted windows, nnFormer, CoTr's deformable attention, GLAM's "
-        "global tokens, FINE's memory across crops",
+        "II. c) Full transformers and 3D images: attention at high resolution",
+        (
+            "Full transformers in segmentation",
+            "3D medical image segmentation",
+            "nn-Former",
+            "CoTr",
+            "GLAM",
+            "FINE",
+        ),
     ),
 )
 

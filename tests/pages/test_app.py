@@ -65,4 +65,4 @@ def test_the_home_page_maps_every_section_including_those_without_a_lab():
     text = " ".join(m.value for m in at.markdown)
     for section in LECTURE_OUTLINE:
         assert section.title in text
-    assert "Coming: the O(N^2) cost and its remedies" in text
+    assert "Coming: TransUNet and SETR" in text
