@@ -1,32 +1,18 @@
 """RNN applications lab figures: the right traces and shapes, titled axes, no NaN, the data drawn as given."""
 
 import numpy as np
-import plotly.graph_objects as go
 import pytest
 
+from tests.viz.checks import assert_axes_titled, assert_finite
 from viz import applications as V
 
 RNG = np.random.default_rng(0)
 SYMBOLS = ".abcdefghijklmnopqrstuvwxyz"
 
 
-def _finite(fig: go.Figure) -> None:
-    for trace in fig.data:
-        for attr in ("x", "y", "z"):
-            values = getattr(trace, attr, None)
-            if values is not None and np.asarray(values).dtype.kind == "f":
-                assert np.isfinite(np.asarray(values, dtype=float)).all()
-
-
-def _axes_titled(fig: go.Figure) -> None:
-    """The figure has a title, and its first x and y axes are titled."""
-    assert fig.layout.title.text
-    assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
-
-
 def test_the_mappings_diagram_draws_inputs_states_and_outputs_of_each_mapping():
     fig = V.mappings_diagram()
-    _axes_titled(fig)
+    assert_axes_titled(fig)
     titles = [a.text for a in fig.layout.annotations if a.text]
     assert [t.split("<br>")[0] for t in titles] == ["One-to-many", "Many-to-one", "Many-to-many", "Synced many-to-many"]
     colours = [shape.fillcolor for shape in fig.layout.shapes]
@@ -43,8 +29,8 @@ def test_next_letter_bars_show_the_distribution_and_mark_the_drawn_letter():
     np.testing.assert_allclose(bar.y, p)
     assert list(bar.x)[0] == "end ." and list(bar.x)[4] == "d"
     assert bar.marker.color[4] != bar.marker.color[0]
-    _axes_titled(fig)
-    _finite(fig)
+    assert_axes_titled(fig)
+    assert_finite(fig)
 
 
 def test_word_losses_group_one_bar_series_per_model():
@@ -53,7 +39,7 @@ def test_word_losses_group_one_bar_series_per_model():
     assert [t.name for t in fig.data] == ["LSTM", "bigram"] and fig.layout.barmode == "group"
     assert list(fig.data[0].x) == ["1: d", "2: e", "3: e", "4: p", "5: end ."]
     np.testing.assert_allclose(fig.data[1].y, losses["bigram"])
-    _axes_titled(fig)
+    assert_axes_titled(fig)
 
 
 def test_value_bars_write_each_value_and_fit_the_range():
@@ -61,7 +47,7 @@ def test_value_bars_write_each_value_and_fit_the_range():
     (bar,) = fig.data
     assert list(bar.text) == ["6.30", "11.80", "27.00"]
     assert fig.layout.yaxis.range[1] > 27.0
-    _axes_titled(fig)
+    assert_axes_titled(fig)
 
 
 def test_accuracy_by_length_draws_one_line_per_model_in_length_order():
@@ -69,7 +55,7 @@ def test_accuracy_by_length_draws_one_line_per_model_in_length_order():
     fig = V.accuracy_by_length(scores, "bottleneck", trained_up_to=3)
     assert [t.name for t in fig.data] == ["plain", "attention"]
     assert list(fig.data[0].x) == [1, 2, 3] and list(fig.data[0].y) == [1.0, 0.9, 0.5]
-    _axes_titled(fig)
+    assert_axes_titled(fig)
 
 
 def test_the_attention_matrix_has_outputs_as_rows_and_input_characters_as_columns():
@@ -78,7 +64,7 @@ def test_the_attention_matrix_has_outputs_as_rows_and_input_characters_as_column
     (heat,) = fig.data
     assert np.asarray(heat.z).shape == (3, 7) and len(heat.x) == 7 and len(heat.y) == 3
     assert "input character" in fig.layout.xaxis.title.text and "output" in fig.layout.yaxis.title.text
-    _finite(fig)
+    assert_finite(fig)
 
 
 def test_frame_panels_show_each_frame_in_its_own_square_panel():
@@ -87,7 +73,7 @@ def test_frame_panels_show_each_frame_in_its_own_square_panel():
     assert len(fig.data) == 3 and all(np.asarray(t.z).shape == (16, 16) for t in fig.data)
     assert [a.text for a in fig.layout.annotations] == list(panels)
     assert fig.layout.yaxis.scaleanchor == "x"
-    _axes_titled(fig)
+    assert_axes_titled(fig)
 
 
 def test_state_maps_draw_hidden_and_cell_maps_of_every_channel():
@@ -99,7 +85,7 @@ def test_state_maps_draw_hidden_and_cell_maps_of_every_channel():
     assert fig.layout.title.text and fig.layout.yaxis.title.text == "H_t"
     bottom = [fig.layout[f"xaxis{3 + k + 1}"].title.text for k in range(3)]  # row 2's x axes name the channels
     assert bottom == ["channel 1", "channel 2", "channel 3"]
-    _finite(fig)
+    assert_finite(fig)
 
 
 def test_the_phase_timeline_draws_the_truth_and_each_prediction_over_the_frames():
@@ -108,4 +94,4 @@ def test_the_phase_timeline_draws_the_truth_and_each_prediction_over_the_frames(
     assert [t.name for t in fig.data] == ["truth", "ConvLSTM", "CNN"]
     assert list(fig.data[0].x) == [1, 2, 3, 4, 5] and list(fig.data[0].y) == truth.tolist()
     assert list(fig.layout.yaxis.ticktext) == ["a", "b", "c"]
-    _axes_titled(fig)
+    assert_axes_titled(fig)

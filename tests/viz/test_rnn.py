@@ -4,18 +4,11 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
+from tests.viz.checks import assert_finite
 from viz import rnn as V
 
 RNG = np.random.default_rng(0)
 TOKENS = list("deep")
-
-
-def _finite(fig: go.Figure) -> None:
-    for trace in fig.data:
-        for attr in ("x", "y", "z"):
-            values = getattr(trace, attr, None)
-            if values is not None and np.asarray(values).dtype.kind == "f":
-                assert np.isfinite(np.asarray(values, dtype=float)).all()
 
 
 def _titled(fig: go.Figure) -> str:
@@ -34,7 +27,7 @@ def test_hidden_heatmap_is_units_by_time_centred_at_zero():
     assert trace.colorbar.title.text == "h_t"
     assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
     _titled(fig)
-    _finite(fig)
+    assert_finite(fig)
 
 
 def test_cell_and_hidden_has_two_heatmaps_with_own_colour_bars():
@@ -72,7 +65,7 @@ def test_trajectories_one_line_per_input_legend_per_class(dims):
     assert fig.data[0].line.color == fig.data[2].line.color != fig.data[1].line.color
     kind = go.Scatter if dims == 2 else go.Scatter3d
     assert all(isinstance(t, kind) for t in fig.data)
-    _finite(fig)
+    assert_finite(fig)
 
 
 def test_predictions_and_attributions():
