@@ -17,7 +17,7 @@ from models.core.evaluation import classification_step
 from models.labs.positional.spec import TASK, build_model
 
 STEPS_PER_ROUND = 150
-ROUNDS = 7
+ROUNDS = 11
 ENGINE_OVERHEAD_GOAL = 0.05
 TICK_SECONDS = 0.4
 
