@@ -81,3 +81,14 @@ def test_the_multi_head_view_concatenates_the_heads_and_mixes_them_with_w_o():
     assert view.attention.shape == (2, 8, 8) and view.head_outputs.shape == (2, 8, 16) and view.d_head == 16
     np.testing.assert_allclose(view.concatenated[:, :16], view.head_outputs[0], atol=1e-6)
     np.testing.assert_allclose(view.concatenated @ view.W_o + bias, view.output, atol=1e-5)
+
+
+def test_the_multi_head_presets_pretrained_model_has_heads_that_visibly_differ():
+    """The "multi-head attention" preset (the sort task) shows the layer whose heads differ most: on the shipped
+    model its heads' attention rows are at least 0.3 apart in total variation (0: identical heads)."""
+    from models.core.pretrain import ASSETS
+    from models.labs.attention.analysis import head_differences
+    from models.labs.attention.pretrain import checkpoint_path, load_pretrained
+
+    run = load_pretrained(checkpoint_path(ASSETS, "sort"))
+    assert max(head_differences(run.final, run.run.task)) >= 0.3
