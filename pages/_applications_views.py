@@ -184,7 +184,7 @@ def word_losses(text: str, label: str, model) -> None:
     """The loss per character of a typed word under the model and the two counting baselines."""
     read = charlm.read_word(model, text)
     for note in read.notes:
-        st.caption(f"Note: {note}.")
+        st.caption(f"Note: {_ui.literal(note)}.")
     losses = {
         label: read.loss.numpy(),
         "bigram": charlm.ngram_losses(charlm.lexicon_ngram(2), [read.word]).numpy(),

@@ -130,7 +130,7 @@ def word_view(model, source: str, text: str, explain: int | None, run) -> None:
     """What the model says of the typed word and which letters make it say so (Integrated Gradients)."""
     result = analysis.predict_word(model, text, target=explain)
     for note in result.notes:
-        st.caption(f"Note: {note}.")
+        st.caption(f"Note: {_ui.literal(note)}.")
     known = f"the lexicon says **{result.in_lexicon}**" if result.in_lexicon else "not in the lexicon"
     if result.in_lexicon:
         known += " (test (held out) word)" if lexicon.is_test_word(result.word) else " (training word)"

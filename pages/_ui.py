@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,8 @@ from models.core.checkpoint import Checkpoint, load_checkpoint
 from models.core.device import default_device, device_label, seed_everything
 from models.core.engine import Trainer, TrainerGroup, at_chance
 from viz.style import presenter
+
+MARKDOWN_SYNTAX = re.compile(r"([\\`*_\[\]()#!|<>~$:.])")  # markup, and the : and . of autolinks
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 TICK_SECONDS = 0.6
@@ -49,7 +52,7 @@ def sidebar() -> None:
         try:
             st.caption(f"Device: **{device_label(device())}**")
         except ValueError as error:
-            st.error(str(error))
+            st.error(literal(str(error)))
         st.number_input(
             "Seed",
             min_value=0,
@@ -134,6 +137,12 @@ def show_figure(fig: go.Figure, key: str, how: str | None = None, **kwargs) -> o
     return event
 
 
+def literal(text: str) -> str:
+    """Text a user typed or a link carried, escaped so Streamlit's markdown shows it as typed: a shared link
+    cannot make the page render an image (which the browser would fetch), a link, HTML or a colour directive."""
+    return MARKDOWN_SYNTAX.sub(r"\\\1", text)
+
+
 @contextmanager
 def user_errors(stop: bool = False) -> Iterator[None]:
     """Show a ``ValueError`` from ``models`` as a message instead of a traceback; the page goes on (or, with
@@ -141,7 +150,7 @@ def user_errors(stop: bool = False) -> Iterator[None]:
     try:
         yield
     except ValueError as error:
-        st.error(f"{error}", icon=":material/error:")
+        st.error(literal(str(error)), icon=":material/error:")
         if stop:
             st.stop()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 
 from models.core.registry import LABS
@@ -108,3 +110,30 @@ def test_presenter_mode_fits_a_1280x720_projector(browser, app_url, lab):
         screenshot(tab, f"{lab.key}_presenter_1280x720", full_page=False)
     finally:
         context.close()
+
+
+BAIT = "http://127.0.0.1:9/bait.png"  # port 9 (discard): nothing should ever ask for it
+INJECTION = f"![p]({BAIT})"
+TEXT_LINKS = {  # page -> its text parameters, and whether its refusal quotes the text
+    "attention": ({"attn_words": f"the {INJECTION} sat"}, True),
+    "rnn": ({"rnn_word": INJECTION}, False),  # refused for its length, without quoting it
+    "applications": ({"app_lm_prefix": INJECTION, "app_lm_word": INJECTION, "app_s2s_text": INJECTION}, True),
+}
+
+
+@pytest.mark.parametrize("key", TEXT_LINKS)
+def test_text_from_a_shared_link_is_shown_literally_and_fetches_nothing(page, app_url, key):
+    """Markdown image syntax in a link's text parameters is refused with a message that quotes it as typed; the
+    browser never requests the image's address."""
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    parameters, quoted = TEXT_LINKS[key]
+    query = "&".join(f"{name}={quote(value)}" for name, value in parameters.items())
+    page.goto(f"{app_url}/{key}?{query}")
+    wait_for_app(page)
+    page.get_by_test_id("stAlert").first.wait_for(state="visible", timeout=60_000)
+    page.wait_for_timeout(1500)
+    assert page.get_by_test_id("stException").count() == 0
+    alerts = " ".join(page.get_by_test_id("stAlert").all_inner_texts())
+    assert INJECTION in alerts if quoted else "error" in alerts, alerts
+    assert not [url for url in requested if url.startswith(BAIT)]

@@ -66,3 +66,14 @@ def test_the_home_page_maps_every_section_including_those_without_a_lab():
     for section in LECTURE_OUTLINE:
         assert section.title in text
     assert "Coming: TransUNet and SETR" in text
+
+
+def test_user_text_is_escaped_for_markdown_and_nothing_else_changes():
+    from pages._ui import literal
+
+    text = "![p](http://x/b.png) <img src=x> :red[hi] *a* `c` $x$ plain words"
+    escaped = literal(text)
+    specials = [i for i, ch in enumerate(escaped) if ch in "![]()<>*`$:."]  # markup, LaTeX, autolinks
+    assert specials and all(escaped[i - 1] == "\\" for i in specials)
+    assert escaped.replace("\\", "") == text
+    assert literal("plain words 12") == "plain words 12"

@@ -64,7 +64,7 @@ def test_a_bad_input_gets_a_message_and_the_rest_of_the_page_stays(default_page,
     before = _charts(at)
     at.text_input(key=key).input(value).run()
     assert not at.exception
-    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+    assert any(message in e.value.replace("\\", "") for e in at.error), [e.value for e in at.error]  # as rendered
     assert _charts(at) >= before - 3  # only the views fed by that input are missing
     at.text_input(key=key).input({"app_lm_word": "learning", "app_s2s_text": "four two"}.get(key, "")).run()
     assert_clean(at)
