@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,12 +43,17 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError) as error:
-        raise CheckpointError(f"{path}: not a readable checkpoint (corrupted or not a torch file): {error}") from None
+    except Exception as error:  # noqa: BLE001 - on arbitrary bytes torch.load raises almost any type
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint (corrupted or not a torch file): {type(error).__name__}"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a SeqLab checkpoint (missing format marker {FORMAT!r})")
     if payload.get("version") != VERSION:
         raise CheckpointError(f"{path}: checkpoint version {payload.get('version')!r}, expected {VERSION}")
+    missing = [name for name in ("config", "state_dict") if not isinstance(payload.get(name), dict)]
+    if missing:
+        raise CheckpointError(f"{path}: a SeqLab checkpoint without a valid {' and '.join(missing)}")
     return Checkpoint(config=payload["config"], state_dict=payload["state_dict"], meta=payload.get("meta", {}))
 
 

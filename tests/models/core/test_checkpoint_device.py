@@ -31,6 +31,29 @@ def test_a_corrupted_file_names_the_file_and_the_problem(tmp_path):
         load_checkpoint(path)
 
 
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "corrupted"),
+        (b"just some text\nthat is not a checkpoint\n", "corrupted"),
+        (b"{'format': 'seqlab-checkpoint'}", "corrupted"),
+        (bytes(range(256)) * 4, "corrupted"),
+    ],
+    ids=["empty", "text", "text-like-a-dict", "binary"],
+)
+def test_any_unreadable_file_names_the_file_and_the_problem(tmp_path, content, problem):
+    path = tmp_path / "bad.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=rf"bad\.pt.*{problem}"):
+        load_checkpoint(path)
+
+
+def test_a_checkpoint_without_its_weights_or_config_says_which(tmp_path):
+    torch.save({"format": "seqlab-checkpoint", "version": 1, "config": {}}, tmp_path / "m.pt")
+    with pytest.raises(CheckpointError, match=r"m\.pt.*without a valid state_dict"):
+        load_checkpoint(tmp_path / "m.pt")
+
+
 def test_a_missing_file_and_a_foreign_file(tmp_path):
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         load_checkpoint(tmp_path / "absent.pt")
