@@ -6,13 +6,13 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from viz.style import DIVERGING, finish, position_labels
+from viz.style import DIVERGING, finish, literal_label, position_labels
 
 ATTENTION_SCALE = "Blues"
 
 
 def _distinct(labels: list[str]) -> list[str]:
-    return labels if len(set(labels)) == len(labels) else position_labels(labels)
+    return [literal_label(label) for label in labels] if len(set(labels)) == len(labels) else position_labels(labels)
 
 
 def annotated_matrix(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -14,9 +16,14 @@ MAX_DISPLAY_CELLS = 512
 CELL_COLOURS = {"rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c"}
 
 
+def literal_label(text: str) -> str:
+    """Typed text as plotly draws it literally: its pseudo-HTML (<b>, <br>, <sup>, <a>) escaped as entities."""
+    return html.escape(text, quote=False)
+
+
 def position_labels(tokens: list[str]) -> list[str]:
     """Axis labels "1: the", "2: cat" ... by position: equal tokens stay apart (plotly merges equal categories)."""
-    return [f"{t + 1}: {token}" for t, token in enumerate(tokens)]
+    return [f"{t + 1}: {literal_label(token)}" for t, token in enumerate(tokens)]
 
 
 def finish(fig: go.Figure, title: str, x_title: str | None = None, y_title: str | None = None, height: int = 420):

@@ -137,3 +137,14 @@ def test_text_from_a_shared_link_is_shown_literally_and_fetches_nothing(page, ap
     alerts = " ".join(page.get_by_test_id("stAlert").all_inner_texts())
     assert INJECTION in alerts if quoted else "error" in alerts, alerts
     assert not [url for url in requested if url.startswith(BAIT)]
+
+
+def test_typed_tokens_are_drawn_as_typed_not_as_plotly_markup(page, app_url):
+    """Plotly draws <b>, <i>, <br> in labels as markup; a typed token shows its tags as text."""
+    page.goto(f"{app_url}/attention?attn_words={quote('the <b>big</b> cat<br>sat')}")
+    wait_for_app(page)
+    page.get_by_test_id("stPlotlyChart").first.wait_for(state="visible", timeout=60_000)
+    page.wait_for_timeout(1500)
+    assert page.get_by_test_id("stException").count() == 0
+    assert page.locator("svg text", has_text="<b>big</b>").count() > 0
+    assert page.locator("svg text", has_text="cat<br>sat").count() > 0

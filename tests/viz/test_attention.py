@@ -105,3 +105,9 @@ def test_multi_head_figure_draws_each_head_and_the_concatenation_through_w_o():
     assert len(fig.data) == 2 * 2 + 3
     titles = [a.text for a in fig.layout.annotations]
     assert "A of head 2" in titles and "W_o (8 x 8)" in titles and "layer 2" in fig.layout.title.text
+
+
+def test_typed_tokens_are_escaped_for_plotly_in_every_label():
+    from viz.style import position_labels
+
+    assert position_labels(["<b>x</b>", "a&b"]) == ["1: &lt;b&gt;x&lt;/b&gt;", "2: a&amp;b"]
