@@ -97,10 +97,13 @@ class Controls:
     def init(self, defaults: dict[str, Any] | None = None) -> None:
         """Give every control that neither the URL nor this session has set its default (``defaults`` override
         the declared ones). A selection in the URL may name an option or its label (bound widgets write the
-        label); a value that names neither is dropped with a warning, so the control keeps a valid value."""
+        label); a value that names neither, or a number that is malformed or out of bounds, is dropped with a
+        warning, so the control keeps a valid value."""
         for key, control in self.controls.items():
             if control.options and key in st.query_params:
                 self._read_option(control)
+            elif control.bounds and key in st.query_params:
+                self._read_bounded(control)
             if key not in st.query_params:
                 st.session_state.setdefault(key, (defaults or {}).get(key, control.default))
 
@@ -116,6 +119,20 @@ class Controls:
         else:
             st.warning(f"The link's {control.label.lower()} is not one of the choices; using the default.")
         del st.query_params[control.key]
+
+    @staticmethod
+    def _read_bounded(control: Control) -> None:
+        """A link's number that is malformed or outside the control's bounds is dropped with a warning (the
+        widget would drop it silently), so the control keeps its default."""
+        low, high, _ = control.bounds
+        try:
+            value = float(st.query_params[control.key])
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            bounds = f"a number from {low:g} to {high:g}"
+            st.warning(f"The link's {control.label.lower()} is not {bounds}; using the default.")
+            del st.query_params[control.key]
 
     def requested(self, key: str) -> Any:
         """The value the URL or this session asks for (before the widgets are drawn), else the default."""

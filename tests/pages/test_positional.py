@@ -1,8 +1,13 @@
 """AppTest of the positional-encoding lab: its sliders, preset, live training, a diverged run, presenter mode."""
 
+import pytest
+from streamlit.testing.v1 import AppTest
+
 from models.core.engine import TrainConfig
 from models.labs.positional.spec import PositionalRun, build_trainer
-from tests.conftest import assert_clean, open_page
+from tests.conftest import APP_TIMEOUT, ROOT, assert_clean, open_page
+
+PAGE = "pages/positional.py"
 
 
 def test_pe_sliders_drive_the_figures():
@@ -70,3 +75,14 @@ def test_an_invalid_typed_value_is_refused_with_a_message():
     assert not at.exception
     assert any("-5 is outside 1 to 1e+06" in e.value for e in at.error)
     assert "base 10000" in " ".join(chart.proto.spec for chart in at.get("plotly_chart"))
+
+
+@pytest.mark.parametrize("value", ["99999", "0", "abc", "1e400"])
+def test_a_links_number_out_of_bounds_or_malformed_falls_back_with_a_note(value):
+    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=APP_TIMEOUT)
+    at.query_params["pe_len"] = value
+    at.query_params["pe_d"] = "256"
+    at.run()
+    assert not at.exception
+    assert "The link's number of positions is not a number from 1 to 2048" in at.warning[0].value
+    assert at.session_state["pe_len"] == 50 and at.session_state["pe_d"] == 256  # the valid one is kept
