@@ -7,9 +7,9 @@ from dataclasses import asdict
 import streamlit as st
 
 from models.core.engine import TrainConfig
-from models.core.evaluation import inference
 from models.data.seq2seq import MAX_DIGITS, DigitWords
 from models.data.videos import MAX_FRAMES, PHASES, MovingSquares
+from models.labs.applications import video
 from models.labs.applications.charlm import LM_CELLS, MIN_TEMPERATURE
 from models.labs.applications.spec import CharLMRun, Seq2SeqRun, VideoRun
 from pages import _applications_views as views
@@ -128,24 +128,19 @@ def video_view(run: VideoRun, models: dict) -> None:
     index = CONTROLS.show("app_vid_video") - 1
     st.session_state["app_vid_t"] = min(st.session_state.get("app_vid_t", 1), frames - 1)
     t = st.slider("Frame t (the models predict frame t+1)", 1, frames - 1, key="app_vid_t")
-    video = videos[index : index + 1].to(_ui.device())
-    traces = {}
-    for name, (model, _, _, _) in models.items():
-        with inference(model):
-            traces[name] = model.trace(video)
-    panels = {f"frame {t}": videos[index, t - 1, 0].numpy(), f"truth: frame {t + 1}": videos[index, t, 0].numpy()}
-    for name, trace in traces.items():
-        panels[f"{views.NAMES[name]}: p(frame {t + 1})"] = trace.output.next_frame[0, t - 1, 0].sigmoid().cpu().numpy()
-    panels[f"copy last: frame {t}"] = videos[index, t - 1, 0].numpy()
+    view = video.video_view({name: model for name, (model, _, _, _) in models.items()}, videos, phases, index)
+    panels = {f"frame {t}": view.frames[t - 1], f"truth: frame {t + 1}": view.frames[t]}
+    for name, predicted in view.next_frame.items():
+        panels[f"{views.NAMES[name]}: p(frame {t + 1})"] = predicted[t - 1]
+    panels[f"copy last: frame {t}"] = view.frames[t - 1]
     _ui.show_figure(
         figures.frame_panels(panels, f"Video {index + 1}: predicting frame {t + 1}"), "app_vid_panels", HOW_FRAMES
     )
-    if (recurrent := traces["convlstm"].recurrent) is not None:
-        hidden, cell = (s[0, t - 1].cpu().numpy() for s in (recurrent.hidden, recurrent.cell))
+    if view.hidden is not None:
         title = f"ConvLSTM hidden maps H_t and cell maps C_t at frame {t}"
-        _ui.show_figure(figures.state_maps(hidden, cell, title), "app_vid_states", HOW_STATES)
-    predicted = {views.NAMES[n]: tr.output.phase[0].argmax(-1).cpu().numpy() for n, tr in traces.items()}
-    figure = figures.phase_timeline(phases[index].numpy(), predicted, PHASES, f"Video {index + 1}: phase per frame")
+        _ui.show_figure(figures.state_maps(view.hidden[t - 1], view.cell[t - 1], title), "app_vid_states", HOW_STATES)
+    predicted = {views.NAMES[name]: phase for name, phase in view.phase.items()}
+    figure = figures.phase_timeline(view.phases, predicted, PHASES, f"Video {index + 1}: phase per frame")
     _ui.show_figure(figure, "app_vid_phases", HOW_PHASES)
     scores = {views.NAMES[name]: s for name, (_, _, s, _) in models.items()}
     ious = {name: s["iou"] for name, s in scores.items()} | {
@@ -163,8 +158,7 @@ def video_view(run: VideoRun, models: dict) -> None:
         "many-to-many: with its memory the ConvLSTM should beat copying the last frame (IoU) and the memoryless CNN "
         "on both."
     )
-    arrays = {"video": videos[index, :, 0].numpy(), "phases": phases[index].numpy()}
-    arrays |= {f"next_frame_{n}": tr.output.next_frame[0, :, 0].sigmoid().cpu().numpy() for n, tr in traces.items()}
+    arrays = {"video": view.frames, "phases": view.phases} | {f"next_frame_{n}": p for n, p in view.next_frame.items()}
     _ui.export_buttons("app_vid", arrays, {"video": index + 1, "frame": t, **asdict(run.task)})
     if (figure := views.pretrained_curves(models, "Pretraining: loss and phase accuracy", "accuracy")) is not None:
         how = "The memoryless CNN's phase accuracy stalls near the most frequent phase; the ConvLSTM's keeps rising."

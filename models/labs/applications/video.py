@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -165,3 +166,30 @@ def copy_last_iou(batches) -> float:
     """The baseline that predicts frame t + 1 as a copy of frame t: its mean IoU over ``batches`` of
     ``(videos, phases)``."""
     return float(torch.cat([frame_iou(v[:, :-1], v[:, 1:]).flatten() for v, _ in batches]).mean())
+
+
+@dataclass
+class VideoView:
+    """One video as the page shows it (NumPy): ``frames (T, H, W)``, ``phases (T,)``; per model ``next_frame``
+    p(frame t+1) ``(T, H, W)`` and ``phase`` predictions ``(T,)``; the ConvLSTM's ``hidden`` and ``cell`` maps
+    ``(T, C, H, W)`` (None without a ConvLSTM)."""
+
+    frames: np.ndarray
+    phases: np.ndarray
+    next_frame: dict[str, np.ndarray]
+    phase: dict[str, np.ndarray]
+    hidden: np.ndarray | None
+    cell: np.ndarray | None
+
+
+def video_view(models: dict[str, VideoModel], videos: torch.Tensor, phases: torch.Tensor, index: int) -> VideoView:
+    """Every model's trace of video ``index`` of ``videos (N, T, 1, H, W)``, as arrays to draw."""
+    next_frame, phase, recurrent = {}, {}, None
+    for name, model in models.items():
+        with inference(model):
+            trace = model.trace(videos[index : index + 1].to(model_device(model)))
+        next_frame[name] = trace.output.next_frame[0, :, 0].sigmoid().cpu().numpy()
+        phase[name] = trace.output.phase[0].argmax(-1).cpu().numpy()
+        recurrent = trace.recurrent if trace.recurrent is not None else recurrent
+    maps = (None, None) if recurrent is None else (m[0].cpu().numpy() for m in (recurrent.hidden, recurrent.cell))
+    return VideoView(videos[index, :, 0].numpy(), phases[index].numpy(), next_frame, phase, *maps)

@@ -97,3 +97,20 @@ def test_the_convlstm_beats_copying_the_last_frame_and_the_per_frame_cnn_within_
     assert scores["accuracy"] > cnn["scores"]["accuracy"] + 0.2
     again = evaluate(run, model)
     assert (again["iou"], again["accuracy"]) == pytest.approx((scores["iou"], scores["accuracy"]))
+
+
+def test_the_page_view_of_a_video_is_each_models_forward_as_arrays():
+    from models.labs.applications.video import video_view
+
+    torch.manual_seed(0)
+    models = {"convlstm": VideoModel("convlstm", 4).eval(), "cnn": VideoModel("cnn", 4).eval()}
+    videos, phases = MovingSquares(batch_size=3).sample(0, torch.Generator().manual_seed(1))
+    view = video_view(models, videos, phases, index=2)
+    assert view.frames.shape == (12, 16, 16) and (view.phases == phases[2].numpy()).all()
+    for name, model in models.items():
+        with torch.no_grad():
+            output = model(videos[2:3])
+        torch.testing.assert_close(torch.from_numpy(view.next_frame[name]), output.next_frame[0, :, 0].sigmoid())
+        assert (view.phase[name] == output.phase[0].argmax(-1).numpy()).all()
+    assert view.hidden.shape == view.cell.shape == (12, 4, 16, 16)
+    assert video_view({"cnn": models["cnn"]}, videos, phases, 0).hidden is None
