@@ -177,7 +177,11 @@ def accuracy_vs_reach_figure(points: dict[str, tuple[str, float, float]], title:
 
 
 def _legend_below(fig: go.Figure) -> go.Figure:
-    fig.update_layout(legend={"y": -0.3, "yanchor": "top", "x": 0.5, "xanchor": "center"})
+    """The legend at the figure's bottom edge, under the axis titles whatever the figure's height."""
+    fig.update_layout(
+        legend={"yref": "container", "y": 0.0, "yanchor": "bottom", "x": 0.5, "xanchor": "center"},
+        margin={"b": 100},
+    )
     return fig
 
 
