@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,17 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if missing:
         raise CheckpointError(f"{path}: a SeqLab checkpoint without a valid {' and '.join(missing)}")
     return Checkpoint(config=payload["config"], state_dict=payload["state_dict"], meta=payload.get("meta", {}))
+
+
+def rebuild(checkpoint: Checkpoint, source: str | Path, build: Callable[[dict[str, Any]], nn.Module]) -> nn.Module:
+    """``build(config)`` with the checkpoint's weights, in eval mode; a config ``build`` cannot read (another lab's
+    file, a missing setting) raises :class:`CheckpointError` naming the file instead of a ``TypeError``."""
+    try:
+        model = build(checkpoint.config)
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        problem = f"{type(error).__name__}: {error}"
+        raise CheckpointError(f"{source}: its settings do not describe this model ({problem})") from None
+    return load_weights(model, checkpoint, source).eval()
 
 
 def load_weights(model: nn.Module, checkpoint: Checkpoint, source: str | Path = "checkpoint") -> nn.Module:

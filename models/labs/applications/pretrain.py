@@ -10,7 +10,7 @@ from pathlib import Path
 from torch import nn
 
 from models.blocks.recurrent import RecurrentModel
-from models.core.checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_weights, save_checkpoint
+from models.core.checkpoint import Checkpoint, load_checkpoint, rebuild, save_checkpoint
 from models.core.engine import Trainer
 from models.labs.applications.seq2seq import Seq2Seq
 from models.labs.applications.spec import (
@@ -104,8 +104,4 @@ def load_pretrained(assets: Path, experiment: str, name: str) -> tuple[nn.Module
 
 def model_from_checkpoint(experiment: str, checkpoint: Checkpoint, source: str = "checkpoint") -> nn.Module:
     """A fresh model of ``experiment`` rebuilt from ``checkpoint``'s config, with its weights, in eval mode."""
-    try:
-        model = MODEL_CLASSES[experiment](**checkpoint.config)
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{source}: bad model config in checkpoint: {error}") from None
-    return load_weights(model, checkpoint, source).eval()
+    return rebuild(checkpoint, source, lambda config: MODEL_CLASSES[experiment](**config))

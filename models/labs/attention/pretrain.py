@@ -10,7 +10,7 @@ from pathlib import Path
 from torch import nn
 
 from models.blocks.transformer import TokenTransformer
-from models.core.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from models.core.checkpoint import load_checkpoint, rebuild, save_checkpoint
 from models.core.evaluation import accuracy
 from models.labs.attention.spec import DEFAULTS, TARGET_ACCURACY, AttentionRun, build_model, build_trainer
 
@@ -63,11 +63,15 @@ class PretrainedRun:
 def load_pretrained(path: Path) -> PretrainedRun:
     """Read a snapshot checkpoint written by :func:`save_snapshots`."""
     checkpoint = load_checkpoint(path)
-    run = AttentionRun.from_config(checkpoint.config)
-    steps = list(checkpoint.meta["snapshot_steps"])
-    container = nn.ModuleDict({f"s{i}": build_model(run.task, run.model) for i in range(len(steps))})
-    load_weights(container, checkpoint, path)
-    return PretrainedRun(run, steps, [container[f"s{i}"].eval() for i in range(len(steps))], checkpoint.meta)
+    steps = list(checkpoint.meta.get("snapshot_steps", ()))
+
+    def snapshots(config: dict) -> nn.ModuleDict:
+        run = AttentionRun.from_config(config)
+        return nn.ModuleDict({f"s{i}": build_model(run.task, run.model) for i in range(len(steps))})
+
+    container = rebuild(checkpoint, path, snapshots)
+    models = [container[f"s{i}"] for i in range(len(steps))]
+    return PretrainedRun(AttentionRun.from_config(checkpoint.config), steps, models, checkpoint.meta)
 
 
 def pretrain(assets: Path) -> list[Path]:

@@ -7,7 +7,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from models.blocks.recurrent import CELL_LABELS, CELLS, RecurrentModel
-from models.core.checkpoint import Checkpoint, load_weights, save_checkpoint
+from models.core.checkpoint import Checkpoint, rebuild, save_checkpoint
 from models.core.engine import TrainConfig
 from models.labs.gradients.spec import GradientRun, build_model, build_trainer, evaluate
 
@@ -71,8 +71,8 @@ def run_from_config(config: dict) -> GradientRun:
 
 
 def model_from_checkpoint(checkpoint: Checkpoint, source: str) -> tuple[RecurrentModel, GradientRun]:
-    run = run_from_config(checkpoint.config)
-    return load_weights(build_model(run), checkpoint, source).eval(), run
+    model = rebuild(checkpoint, source, lambda config: build_model(run_from_config(config)))
+    return model, run_from_config(checkpoint.config)
 
 
 def solved_runs(data: dict, cell: str) -> list[int]:

@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from models.core.checkpoint import Checkpoint, load_checkpoint, load_weights, save_checkpoint
+from models.core.checkpoint import Checkpoint, load_checkpoint, rebuild, save_checkpoint
 from models.labs.highres.analysis import accuracy_bound, evaluate
 from models.labs.highres.models import MECHANISMS, HighResModel, model_from_settings
 from models.labs.highres.spec import PLATEAU_STEPS, HighResRun, build_trainer, default_train
@@ -75,7 +75,7 @@ def pretrain(assets: Path) -> list[Path]:
 
 def model_from_checkpoint(checkpoint: Checkpoint, source: str) -> HighResModel:
     """A fresh model (eval mode) built from a checkpoint's settings, with its weights copied in."""
-    return load_weights(model_from_settings(checkpoint.config), checkpoint, source).eval()
+    return rebuild(checkpoint, source, model_from_settings)
 
 
 def load_pretrained(assets: Path, name: str) -> tuple[HighResModel, dict]:

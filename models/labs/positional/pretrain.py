@@ -6,7 +6,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from models.blocks.transformer import TokenTransformer
-from models.core.checkpoint import Checkpoint, load_weights, save_checkpoint
+from models.core.checkpoint import Checkpoint, rebuild, save_checkpoint
 from models.core.evaluation import accuracy
 from models.labs.positional.spec import TASK, PositionalRun, build_model, build_trainer
 
@@ -35,4 +35,4 @@ def pretrain(assets: Path) -> list[Path]:
 
 
 def model_from_checkpoint(checkpoint: Checkpoint, source: str) -> TokenTransformer:
-    return load_weights(build_model(checkpoint.config["positional"]), checkpoint, source).eval()
+    return rebuild(checkpoint, source, lambda config: build_model(config["positional"]))

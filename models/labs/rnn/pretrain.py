@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from models.blocks.recurrent import CELLS, RecurrentModel
-from models.core.checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_weights, save_checkpoint
+from models.core.checkpoint import Checkpoint, load_checkpoint, rebuild, save_checkpoint
 from models.core.evaluation import accuracy
 from models.labs.rnn.spec import LAB_TASKS, RnnRun, build_trainer, default_run, evaluate, lab_task
 
@@ -83,11 +83,7 @@ def pretrain(assets: Path) -> list[Path]:
 
 def model_from_checkpoint(checkpoint: Checkpoint, source: str) -> RecurrentModel:
     """A fresh model (eval mode) with the checkpoint's architecture and weights (the checkpoint is not modified)."""
-    try:
-        model = RecurrentModel(**checkpoint.config)
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{source}: bad model config in checkpoint: {error}") from None
-    return load_weights(model, checkpoint, source).eval()
+    return rebuild(checkpoint, source, lambda config: RecurrentModel(**config))
 
 
 def load_pretrained(assets: Path, task_name: str, cell: str) -> tuple[RecurrentModel, dict]:

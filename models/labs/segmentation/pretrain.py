@@ -6,7 +6,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from models.blocks.unet import UNet
-from models.core.checkpoint import Checkpoint, load_checkpoint, load_weights, save_checkpoint
+from models.core.checkpoint import Checkpoint, load_checkpoint, rebuild, save_checkpoint
 from models.data.ct_slices import SegmentationTask
 from models.labs.segmentation.analysis import evaluate
 from models.labs.segmentation.models import LABELS, build_model
@@ -63,9 +63,7 @@ def pretrain(assets: Path) -> list[Path]:
 
 def model_from_checkpoint(checkpoint: Checkpoint, source: str) -> UNet:
     """A fresh model (eval mode) built from a checkpoint's config, with its weights copied in."""
-    config = dict(checkpoint.config)
-    model = build_model(config.pop("architecture"), **config)
-    return load_weights(model, checkpoint, source).eval()
+    return rebuild(checkpoint, source, lambda config: build_model(**config))
 
 
 def load_pretrained(assets: Path, name: str) -> UNet:

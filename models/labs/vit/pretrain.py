@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from models.core.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from models.core.checkpoint import load_checkpoint, rebuild, save_checkpoint
 from models.core.evaluation import accuracy
 from models.data.digits import DigitBatches
 from models.labs.vit.model import ViT, ViTConfig
@@ -32,5 +32,4 @@ def pretrain(assets: Path) -> list[Path]:
 
 def load_pretrained(path: Path) -> tuple[ViT, dict]:
     checkpoint = load_checkpoint(path)
-    model = load_weights(ViT(ViTConfig(**checkpoint.config)), checkpoint, path)
-    return model.eval(), checkpoint.meta
+    return rebuild(checkpoint, path, lambda config: ViT(ViTConfig(**config))), checkpoint.meta
