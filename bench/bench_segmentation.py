@@ -11,6 +11,9 @@ U-Transformer is also timed with a 4x4 key (a quarter of the evidence) and with 
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import replace
 
@@ -100,6 +103,40 @@ def pretrained_dice(n_images: int = 200) -> dict:
     return scores
 
 
+UPLOAD_PEAK = """
+import io, sys
+import numpy as np
+from PIL import Image
+side = 4096
+rgba = np.zeros((side, side, 4), np.uint8)
+rgba[..., 0] = np.arange(side)[None, :] // 256 * 16
+rgba[..., 3] = 255
+rgba[: side // 2, :, 3] = 128
+buffer = io.BytesIO()
+Image.fromarray(rgba, "RGBA").save(buffer, "PNG")
+open(sys.argv[1], "wb").write(buffer.getvalue())
+"""
+UPLOAD_DECODE = """
+import sys
+from models.data.images import load_grayscale_image
+def peak_kb():  # VmHWM, the peak resident set of this process (ru_maxrss would carry the parent's over exec)
+    return int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1])
+data = open(sys.argv[1], "rb").read()
+before = peak_kb()
+load_grayscale_image(data)
+print((peak_kb() - before) / 1024)
+"""
+
+
+def upload_peak_mb() -> dict:
+    """Peak memory one upload adds: the largest accepted image (4096x4096 RGBA PNG), decoded in a fresh process."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = f"{folder}/upload.png"
+        subprocess.run([sys.executable, "-c", UPLOAD_PEAK, path], check=True)
+        grew = subprocess.run([sys.executable, "-c", UPLOAD_DECODE, path], check=True, capture_output=True, text=True)
+    return {"image": "4096x4096 RGBA PNG", "peak_rss_growth_mb": round(float(grew.stdout), 1)}
+
+
 def run() -> dict:
     torch.set_num_threads(1)
     ut_default = time_to_dice("utransformer")
@@ -119,5 +156,6 @@ def run() -> dict:
         "inference_with_attention_64x64": inference,
         "pretrained_dice_200_validation_slices": pretrained_dice(),
         "unet_depth2_rf_radius_px": RF_RADIUS,
+        "upload_decode": upload_peak_mb(),
         "note": f"time to Dice {TARGET_DICE} counts optimizer steps only; machine shared with other jobs",
     }

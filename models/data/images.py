@@ -11,6 +11,20 @@ from PIL import Image, UnidentifiedImageError
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_UPLOAD_PIXELS = 4096 * 4096
 UPLOAD_FORMATS = ("PNG", "JPEG")
+WORKING_SIDE = 512  # px: a decoded image is shrunk to about this before any copy is made
+
+
+def reduced(picture: Image.Image) -> Image.Image:
+    """``picture`` box-averaged by an integer factor so its shorter side is about :data:`WORKING_SIDE`, before the
+    colour conversions copy it (a 4096x4096 RGBA image would otherwise cost several copies of 64 MB)."""
+    factor = min(picture.size) // WORKING_SIDE
+    if factor < 2:
+        return picture
+    if picture.mode.startswith("I;16"):  # 16-bit grayscale keeps its precision
+        picture = picture.convert("I")
+    elif picture.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):  # palette and 1-bit images
+        picture = picture.convert("RGBA" if "transparency" in picture.info else "L")
+    return picture.reduce(factor)
 
 
 def load_grayscale_image(data: bytes, size: int = 64) -> tuple[np.ndarray, list[str]]:
@@ -29,7 +43,10 @@ def load_grayscale_image(data: bytes, size: int = 64) -> tuple[np.ndarray, list[
                 raise ValueError(f"the image is {picture.width}x{picture.height} px; the limit is 4096x4096")
             if picture.format not in UPLOAD_FORMATS:
                 raise ValueError(f"the file is a {picture.format} image; upload a PNG or JPEG")
+            original = picture.size
+            picture.draft(picture.mode, (WORKING_SIDE, WORKING_SIDE))  # a JPEG is decoded at 1/2 to 1/8 scale
             picture.load()
+            picture = reduced(picture)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise ValueError("the image has too many pixels; the limit is 4096x4096 px") from None
     except (UnidentifiedImageError, OSError, SyntaxError):
@@ -45,9 +62,9 @@ def load_grayscale_image(data: bytes, size: int = 64) -> tuple[np.ndarray, list[
     if picture.mode not in ("L", "I;16", "I", "F"):
         notes.append(f"{picture.mode} converted to grayscale")
     gray = np.asarray(picture.convert("F"), dtype=np.float64)
-    if picture.size != (size, size):
-        stretched = ", stretched: its sides were not equal" if picture.width != picture.height else ""
-        notes.append(f"resized from {picture.width}x{picture.height} to {size}x{size}{stretched}")
+    if original != (size, size):
+        stretched = ", stretched: its sides were not equal" if original[0] != original[1] else ""
+        notes.append(f"resized from {original[0]}x{original[1]} to {size}x{size}{stretched}")
         gray = np.asarray(Image.fromarray(gray.astype(np.float32), mode="F").resize((size, size), Image.BILINEAR))
     low, high = float(gray.min()), float(gray.max())
     if high - low < 1e-6:

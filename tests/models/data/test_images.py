@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from models.data.ct_slices import SegmentationTask, generate_sample
-from models.data.images import MAX_UPLOAD_BYTES, load_grayscale_image
+from models.data.images import MAX_UPLOAD_BYTES, load_grayscale_image, reduced
 
 IMAGE = generate_sample(SegmentationTask(), 0, 0).image
 
@@ -80,3 +80,21 @@ def test_a_non_square_upload_says_it_was_stretched():
     assert any("stretched" in note and "90x30" in note for note in notes)
     _, notes = load_grayscale_image(_png(np.tile(np.arange(90, dtype=np.uint8), (90, 1)), "L"), 64)
     assert not any("stretched" in note for note in notes)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "I;16", "P"])
+def test_a_large_upload_is_shrunk_before_conversion_and_keeps_its_content(mode):
+    """A 4096x4096 image is box-reduced to 512 px before its copies are made; a left-dark, right-bright image
+    still decodes to a left-dark, right-bright 64x64 input, and the note names the original size."""
+    side = 4096
+    image = np.zeros((side, side), np.uint8)
+    image[:, side // 2 :] = 200
+    picture = Image.fromarray(image, "L")
+    picture = picture.convert(mode) if mode != "I;16" else Image.fromarray(image.astype(np.uint16) * 256)
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    gray, notes = load_grayscale_image(buffer.getvalue())
+    assert gray.shape == (64, 64)
+    assert (gray[:, :31] == 0).all() and (gray[:, 33:] == 1).all()
+    assert any("resized from 4096x4096 to 64x64" in note for note in notes)
+    assert reduced(picture).size == (512, 512)
