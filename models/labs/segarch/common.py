@@ -71,6 +71,19 @@ def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+class ViTBottleneckTrace:
+    """Mixin of the traces whose bottleneck is a ViT encoder (TransUNet, SETR): its ``attentions`` per layer and
+    the last layer's as ``bottleneck_attention``, (B, heads, N, N) over the ``bottleneck_shape`` grid."""
+
+    @property
+    def attentions(self) -> tuple[torch.Tensor, ...]:
+        return self.encoder.attentions
+
+    @property
+    def bottleneck_attention(self) -> torch.Tensor:
+        return self.encoder.attentions[-1]
+
+
 class ConvBNReLU(nn.Sequential):
     """A k x k convolution (padding k // 2), BatchNorm and ReLU."""
 

@@ -32,6 +32,7 @@ from models.blocks.transformer import EncoderTrace, LayerNorm, TransformerEncode
 from models.labs.segarch.common import (
     MAX_LAYERS,
     ConvBNReLU,
+    ViTBottleneckTrace,
     check_common,
     check_images,
     check_int,
@@ -89,7 +90,7 @@ class SETRConfig:
 
 
 @dataclass
-class SETRTrace:
+class SETRTrace(ViTBottleneckTrace):
     """What SETR computed: ``output`` logits (B, classes, H, W); ``encoder`` the ViT's trace (its ``attentions``:
     (B, heads, N, N) per layer over the ``bottleneck_shape`` grid); ``decoder`` its kind; ``decoder_inputs`` the
     maps (B, d, h, w) the decoder read (the last layer's, or MLA's taps)."""
@@ -100,15 +101,6 @@ class SETRTrace:
     decoder: str
     decoder_inputs: tuple[torch.Tensor, ...]
     skip_gates: dict[int, torch.Tensor] = field(default_factory=dict)  # none: SETR has no skips
-
-    @property
-    def attentions(self) -> tuple[torch.Tensor, ...]:
-        return self.encoder.attentions
-
-    @property
-    def bottleneck_attention(self) -> torch.Tensor:
-        """The last layer's attention, (B, heads, N, N)."""
-        return self.encoder.attentions[-1]
 
 
 class SETREncoder(nn.Module):

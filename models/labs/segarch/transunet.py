@@ -27,6 +27,7 @@ from models.blocks.unet import DoubleConv
 from models.labs.segarch.common import (
     MAX_LAYERS,
     ConvBNReLU,
+    ViTBottleneckTrace,
     check_common,
     check_images,
     check_int,
@@ -80,7 +81,7 @@ class TransUNetConfig:
 
 
 @dataclass
-class TransUNetTrace:
+class TransUNetTrace(ViTBottleneckTrace):
     """What TransUNet computed: ``output`` logits (B, classes, H, W); ``encoder`` the ViT's trace (its
     ``attentions``: one (B, heads, N, N) per layer over the ``bottleneck_shape`` grid, row-major);
     ``cnn_features`` the CNN's maps at 1/2 .. 1/2^L; ``skips`` the levels whose feature the CUP used."""
@@ -91,15 +92,6 @@ class TransUNetTrace:
     bottleneck_shape: tuple[int, int]
     skips: tuple[int, ...]
     skip_gates: dict[int, torch.Tensor] = field(default_factory=dict)  # none: the skips are plain concatenations
-
-    @property
-    def attentions(self) -> tuple[torch.Tensor, ...]:
-        return self.encoder.attentions
-
-    @property
-    def bottleneck_attention(self) -> torch.Tensor:
-        """The last ViT layer's attention, (B, heads, N, N)."""
-        return self.encoder.attentions[-1]
 
 
 class TransUNet(nn.Module):
