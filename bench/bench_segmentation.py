@@ -17,7 +17,9 @@ import tempfile
 import time
 from dataclasses import replace
 
+import numpy as np
 import torch
+from PIL import Image
 
 from models.blocks.unet import theoretical_receptive_field
 from models.core.pretrain import ASSETS
@@ -103,19 +105,6 @@ def pretrained_dice(n_images: int = 200) -> dict:
     return scores
 
 
-UPLOAD_PEAK = """
-import io, sys
-import numpy as np
-from PIL import Image
-side = 4096
-rgba = np.zeros((side, side, 4), np.uint8)
-rgba[..., 0] = np.arange(side)[None, :] // 256 * 16
-rgba[..., 3] = 255
-rgba[: side // 2, :, 3] = 128
-buffer = io.BytesIO()
-Image.fromarray(rgba, "RGBA").save(buffer, "PNG")
-open(sys.argv[1], "wb").write(buffer.getvalue())
-"""
 UPLOAD_DECODE = """
 import sys
 from models.data.images import load_grayscale_image
@@ -130,9 +119,14 @@ print((peak_kb() - before) / 1024)
 
 def upload_peak_mb() -> dict:
     """Peak memory one upload adds: the largest accepted image (4096x4096 RGBA PNG), decoded in a fresh process."""
+    side = 4096
+    rgba = np.zeros((side, side, 4), np.uint8)
+    rgba[..., 0] = np.arange(side)[None, :] // 256 * 16
+    rgba[..., 3] = 255
+    rgba[: side // 2, :, 3] = 128
     with tempfile.TemporaryDirectory() as folder:
         path = f"{folder}/upload.png"
-        subprocess.run([sys.executable, "-c", UPLOAD_PEAK, path], check=True)
+        Image.fromarray(rgba, "RGBA").save(path, "PNG")
         grew = subprocess.run([sys.executable, "-c", UPLOAD_DECODE, path], check=True, capture_output=True, text=True)
     return {"image": "4096x4096 RGBA PNG", "peak_rss_growth_mb": round(float(grew.stdout), 1)}
 
