@@ -30,9 +30,9 @@ NAMES = {
 def current_models(key: str, run) -> dict[str, tuple]:
     """{name: (model, where it comes from, its test scores, its training curves or None)} for each model of ``run``:
     the user's, once trained live with these settings; else the pretrained default; else a fresh one."""
-    trainer = st.session_state.get(f"{key}_trainer")
-    if trainer is not None and trainer.done and st.session_state.get(f"{key}_of") == run:
-        members = getattr(trainer, "trainers", {run.models[0]: trainer})
+    mine = _ui.current_run(key, run)
+    if mine is not None and mine.done:
+        members = mine.trainers or {run.models[0]: mine}
         return {
             name: _scored(run, name, t.model, f"yours, trained live for {t.step} steps") for name, t in members.items()
         }
@@ -83,11 +83,11 @@ def pretrained_curves(models: dict, title: str, metric: str):
 def render_live(key: str, title: str, metric: str):
     """A live panel's figure: loss and ``metric`` of one trainer, or the members of a group side by side."""
 
-    def render(trainer) -> None:
-        if hasattr(trainer, "trainers"):
-            figure = comparison_curves({NAMES[n]: h for n, h in trainer.histories.items()}, title)
+    def render(run) -> None:
+        if run.trainers:
+            figure = comparison_curves({NAMES[n]: h for n, h in run.histories.items()}, title)
         else:
-            history = trainer.history
+            history = run.history
             figure = training_curves(history["step"], history["loss"], history[metric], metric, title)
         _ui.show_figure(figure, key=f"{key}_live_curves")
 
@@ -96,12 +96,7 @@ def render_live(key: str, title: str, metric: str):
 
 def live(key: str, run, title: str, metric: str) -> None:
     """Retrain ``run``'s models from random weights (the sidebar's seed), live, with a stop button."""
-
-    def start():
-        st.session_state[f"{key}_of"] = run
-        return build_trainer(run, _ui.device())
-
-    _ui.live_training(key, start, render_live(key, title, metric))
+    _ui.live_training(key, lambda: build_trainer(run, _ui.device()), render_live(key, title, metric), spec=run)
 
 
 HOW_LETTER = (

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,13 +21,14 @@ from streamlit.runtime.pages_manager import PagesManager
 from models.core.checkpoint import Checkpoint, load_checkpoint
 from models.core.device import default_device, device_label, seed_everything
 from models.core.engine import Trainer, TrainerGroup, at_chance
+from models.core.jobs import Job, JobPool, Snapshot
 from viz.style import presenter
 
 MARKDOWN_SYNTAX = re.compile(r"([\\`*_\[\]()#!|<>~$:.])")  # markup, and the : and . of autolinks
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-TICK_SECONDS = 0.6
-TRAIN_SECONDS_PER_TICK = 0.4
+POLL_SECONDS = 0.5
+RUN_ID = re.compile(r"[0-9a-f]{12}")
 
 PRESENTER_CSS = """
 <style>
@@ -202,47 +204,118 @@ def export_buttons(key: str, arrays: dict[str, np.ndarray], settings: dict, csv:
         )
 
 
+@st.cache_resource
+def job_pool() -> JobPool:
+    """The server's one training pool, shared by every session (sized by the ``SEQLAB_*`` environment)."""
+    return JobPool.from_environment(os.environ)
+
+
 def live_training(
     key: str,
     make_trainer: Callable[[], Trainer | TrainerGroup],
-    render: Callable[[Trainer | TrainerGroup], None],
+    render: Callable[[Snapshot], None],
     start_label: str = "Train live",
     chance: tuple[str, float] | None = None,
-) -> Trainer | TrainerGroup | None:
-    """Start/stop buttons and a panel that trains in short ticks and redraws with ``render(trainer)``.
+    spec: object = None,
+) -> Snapshot | None:
+    """Start/stop buttons and a panel that shows the user's training job and redraws with ``render(snapshot)``.
 
-    The user's trainer lives in ``st.session_state[f"{key}_trainer"]``. While it runs, a fragment reruns
-    every ``TICK_SECONDS`` and advances it for about ``TRAIN_SECONDS_PER_TICK``, so the page stays
-    responsive and the Stop button acts between ticks. ``make_trainer`` may raise ``ValueError`` (bad
-    settings): the message is shown and nothing else changes. ``chance`` (metric, value): a run that ends
-    there is reported as having learned nothing, with a likely reason.
+    The run trains in the server's :func:`job_pool`, never in this script; the user's job lives in
+    ``st.session_state[f"{key}_job"]`` and its id in the URL (``?{key}_run=...``), so a reload or a shared link
+    reattaches to it. While it is queued or runs, a fragment polls every ``POLL_SECONDS`` and draws the latest
+    snapshot (copies of the weights and history). ``make_trainer`` may raise ``ValueError`` (bad settings): the
+    message is shown and nothing else changes. ``chance`` (metric, value): a run that ends there is reported
+    as having learned nothing, with a likely reason. ``spec`` is what the run was made from (see :func:`current_run`).
     """
-    state_key, refresh_key = f"{key}_trainer", f"{key}_refresh"
+    job_key, refresh_key = f"{key}_job", f"{key}_refresh"
     if st.button(start_label, key=f"{key}_start", type="primary", icon=":material/play_arrow:"):
         with user_errors():
-            st.session_state[state_key] = make_trainer()
-    trainer: Trainer | None = st.session_state.get(state_key)
-    running = trainer is not None and not trainer.done
+            _start(key, make_trainer(), spec)
+    job = _job(key)
     in_full_run = {"value": True}  # the fragment's own reruns see False
 
-    @st.fragment(run_every=TICK_SECONDS if running else None)
+    @st.fragment(run_every=POLL_SECONDS if job is not None and not _end_drawn(key, job) else None)
     def panel() -> None:
-        current: Trainer | None = st.session_state.get(state_key)
+        current: Job | None = st.session_state.get(job_key)
         if current is None:
             return
-        was_running = not current.done
-        if was_running and st.button("Stop", key=f"{key}_stop", icon=":material/stop:"):
-            current.request_stop()
-        current.run_for(TRAIN_SECONDS_PER_TICK)
-        st.progress(min(current.step / current.config.steps, 1.0), text=f"step {current.step} / {current.config.steps}")
-        render(current)
-        _status_message(current, chance)
-        if (was_running and current.done) or st.session_state.pop(refresh_key, False):
+        current.touch()
+        label = "Cancel" if current.state == "queued" else "Stop"
+        if not current.done:
+            st.button(label, key=f"{key}_stop", icon=":material/stop:", on_click=current.stop)
+        _job_progress(current)
+        _status_message(current.snapshot, chance)
+        render(current.snapshot)
+        if (current.done and not _end_drawn(key, current)) or st.session_state.pop(refresh_key, False):
             _refresh_page(refresh_key, in_full_run["value"])
 
     panel()
     in_full_run["value"] = False
-    return st.session_state.get(state_key)
+    return current_run(key)
+
+
+def current_run(key: str, spec: object = None) -> Snapshot | None:
+    """The latest snapshot of the user's run in panel ``key`` (None if none); with ``spec``, only if the run
+    was made from an equal spec (the page's settings have not changed since)."""
+    job = _job(key)
+    if job is None or (spec is not None and job.spec != spec):
+        return None
+    run = job.snapshot
+    if run.done:
+        st.session_state[f"{key}_drawn"] = job.id
+    return run
+
+
+def _end_drawn(key: str, job: Job) -> bool:
+    """Whether the page has drawn ``job`` as ended (the views that read :func:`current_run` included)."""
+    return job.done and st.session_state.get(f"{key}_drawn") == job.id
+
+
+def _start(key: str, trainer: Trainer | TrainerGroup, spec: object) -> None:
+    previous = st.session_state.get(f"{key}_job")
+    if previous is not None:
+        previous.stop()
+    job = job_pool().submit(trainer, label=key, spec=spec)
+    st.session_state[f"{key}_job"] = job
+    st.query_params[f"{key}_run"] = job.id
+
+
+def _job(key: str) -> Job | None:
+    """The session's job for panel ``key``, reattached from the URL's run id after a reload or in a new tab."""
+    job_key, param = f"{key}_job", f"{key}_run"
+    if job_key not in st.session_state and param in st.query_params:
+        found = job_pool().get(st.query_params[param]) if RUN_ID.fullmatch(st.query_params[param]) else None
+        if found is None:
+            st.info(f"The run in this link ({literal(st.query_params[param][:40])}) is no longer on this server.")
+            del st.query_params[param]
+        else:
+            st.session_state[job_key] = found
+    job = st.session_state.get(job_key)
+    if job is not None and st.query_params.get(param) != job.id:
+        st.query_params[param] = job.id  # page navigation drops parameters that no widget binds
+    return job
+
+
+def _job_progress(job: Job) -> None:
+    """Where the job stands: its place in the queue, a cost held for confirmation, or its progress."""
+    snapshot, position = job.snapshot, job_pool().position(job)
+    if position is not None:
+        wait = job_pool().estimated_wait(job)
+        about = f", starts in about {wait:.0f} s" if wait is not None else ""
+        st.info(
+            f"Waiting for a free trainer: position {position} in the queue{about}.",
+            icon=":material/hourglass_top:",
+        )
+    elif job.state == "confirm":
+        st.warning(
+            f"This run would take about {job.estimate_seconds / 60:.1f} min on this server "
+            f"({job.seconds_per_step * 1000:.0f} ms per step, {snapshot.config.steps - snapshot.step} steps left), "
+            f"over the limit of {job_pool().cost_limit_seconds / 60:.0f} min. Fewer steps, a shorter sequence or a "
+            "smaller model make it faster.",
+            icon=":material/timer:",
+        )
+        st.button("Run anyway", key=f"{job.label}_confirm", on_click=job.confirm)
+    st.progress(min(snapshot.step / snapshot.config.steps, 1.0), text=f"step {snapshot.step} / {snapshot.config.steps}")
 
 
 def _refresh_page(refresh_key: str, in_full_run: bool) -> None:
@@ -257,8 +330,10 @@ def _refresh_page(refresh_key: str, in_full_run: bool) -> None:
         st.rerun()
 
 
-def _status_message(trainer: Trainer | TrainerGroup, chance: tuple[str, float] | None) -> None:
-    if trainer.status == "diverged":
+def _status_message(trainer: Snapshot, chance: tuple[str, float] | None) -> None:
+    if trainer.status == "failed":
+        st.error(literal(f"Training stopped: {trainer.stop_reason}."), icon=":material/error:")
+    elif trainer.status == "diverged":
         st.error(f"Training stopped: {trainer.stop_reason}.", icon=":material/warning:")
     elif trainer.status == "stopped":
         st.warning(f"Training {trainer.stop_reason}.", icon=":material/pause:")
@@ -270,12 +345,12 @@ def _status_message(trainer: Trainer | TrainerGroup, chance: tuple[str, float] |
             st.success(f"Training {trainer.stop_reason}.", icon=":material/check:")
 
 
-def _learned_nothing(trainer: Trainer | TrainerGroup, chance: tuple[str, float] | None) -> str | None:
+def _learned_nothing(trainer: Snapshot, chance: tuple[str, float] | None) -> str | None:
     """Why a finished run is not a success: its metric ended at chance, with the likeliest cause."""
     if chance is None:
         return None
     metric, level = chance
-    members = trainer.trainers if isinstance(trainer, TrainerGroup) else {"the model": trainer}
+    members = trainer.trainers or {"the model": trainer}
     stuck = {name: at_chance(t.history, metric, level) for name, t in members.items()}
     stuck = {name: value for name, value in stuck.items() if value is not None}
     if not stuck:

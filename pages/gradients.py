@@ -179,7 +179,7 @@ with train_tab, _ui.user_errors():
 
     def start():
         """A new run; the previous one's gradient norms stay on the chart to compare (explode, then clip)."""
-        previous = st.session_state.get("gr_trainer")
+        previous = _ui.current_run("gr")
         if previous is not None and previous.done:
             clipped = f"clipped at {previous.config.clip_norm:g}" if previous.config.clip_norm else "no clipping"
             steps_seen, norms = previous.history["step"], previous.history["grad_norm"]
@@ -212,7 +212,7 @@ with train_tab, _ui.user_errors():
         _ui.export_buttons("gradients_training", arrays | {"loss": history["loss"]}, {"cell": cell, "gap": gap})
 
     _ui.live_training("gr", start, render, chance=("accuracy", run.chance))
-    if "gr_trainer" not in st.session_state:
+    if _ui.current_run("gr") is None:
         st.info(
             "Press **Train live**. Try the **Explode** preset, then the same with clipping.", icon=":material/info:"
         )

@@ -131,9 +131,9 @@ def pretrained(name: str):
 
 def current_model(run: RnnRun):
     """The user's trained model if it matches the controls, else the pretrained default, else a fresh one."""
-    trainer = st.session_state.get("rnn_trainer")
-    if trainer is not None and st.session_state.get("rnn_trainer_of") == run:
-        return trainer.model, f"your model, trained live for {trainer.step} steps"
+    mine = _ui.current_run("rnn", run)
+    if mine is not None:
+        return mine.model, f"your model, trained live for {mine.step} steps"
     if has_pretrained(run):
         try:
             model, meta = pretrained(run.model.cell)
@@ -185,7 +185,6 @@ with train_tab, _ui.user_errors():
     )
 
     def start():
-        st.session_state["rnn_trainer_of"] = run
         return build_trainer(training_run(run), _ui.device())
 
     def render(trainer) -> None:
@@ -193,9 +192,10 @@ with train_tab, _ui.user_errors():
         _ui.show_figure(history_curves(trainer.history, "accuracy", title), key="rnn_train_curves")
 
     chance = ("accuracy", task.chance) if task.chance is not None else None
-    trainer = _ui.live_training("rnn", start, render, chance=chance)
-    if trainer is not None and trainer.done and st.session_state.get("rnn_trainer_of") == run:
-        st.metric("Test accuracy of your model", f"{evaluate(trainer.model, task):.1%}")
+    _ui.live_training("rnn", start, render, chance=chance, spec=run)
+    mine = _ui.current_run("rnn", run)
+    if mine is not None and mine.done:
+        st.metric("Test accuracy of your model", f"{evaluate(mine.model, task):.1%}")
 
 with compare_tab, _ui.user_errors():
     pretrained_models = {name: pretrained(name) for name in CELLS} if has_pretrained(run) else {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,36 @@ def assert_clean(at: AppTest) -> None:
     """No uncaught exception and no error message on the page."""
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+
+
+@pytest.fixture(autouse=True)
+def _no_job_outlives_its_test():
+    """Stop the runs a test left in the app's training pool, so they do not slow the tests after it."""
+    yield
+    import sys
+
+    if "pages._ui" in sys.modules:
+        for job in list(sys.modules["pages._ui"].job_pool().jobs.values()):
+            job.stop()
+
+
+def submitted(trainer, wait: bool = True):
+    """``trainer`` as a job in the app's pool (finished, unless ``wait`` is False), for a test's session state."""
+    from pages._ui import job_pool
+
+    job = job_pool().submit(trainer)
+    assert not wait or job.wait(APP_TIMEOUT)
+    return job
+
+
+def job_of(at: AppTest, key: str, until: str = "started"):
+    """The page's job in live panel ``key`` once it has taken a step (``until="started"``) or has ended
+    (``"ended"``, then the page is rerun: AppTest does not tick fragments)."""
+    job = at.session_state[f"{key}_job"]
+    deadline = time.monotonic() + APP_TIMEOUT
+    if until == "ended":
+        assert job.wait(APP_TIMEOUT)
+        at.run()
+    while until == "started" and job.snapshot.step == 0 and not job.done and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return job

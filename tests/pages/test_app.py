@@ -3,7 +3,7 @@
 import pytest
 
 from models.core.registry import LABS
-from tests.conftest import assert_clean, open_page
+from tests.conftest import APP_TIMEOUT, assert_clean, job_of, open_page
 
 
 def test_home_maps_the_lecture_to_every_lab():
@@ -23,39 +23,25 @@ def test_every_lab_page_runs(lab):
 
 
 def _two_live_trainings_script():
-    """Panel "a" trains a fake run that ends on its second tick; the button of panel "b" sits below it."""
+    """Two live panels, each training a small regression; the button of panel "b" sits below panel "a"."""
     import streamlit as st
 
-    from models.core.engine import TrainConfig
     from pages import _ui
+    from tests.models.core.test_engine import make_trainer
 
-    class EndsOnSecondTick:
-        def __init__(self):
-            self.ticks, self.config, self.stop_reason = 0, TrainConfig(steps=2), "finished"
-
-        step = property(lambda self: self.ticks)
-        done = property(lambda self: self.ticks >= 2)
-        status = property(lambda self: "finished" if self.done else "running")
-
-        def run_for(self, seconds):
-            self.ticks += 1
-
-        def request_stop(self):
-            self.ticks = 2
-
-    _ui.live_training("a", EndsOnSecondTick, lambda trainer: st.write(f"a at {trainer.step}"))
-    _ui.live_training("b", EndsOnSecondTick, lambda trainer: st.write(f"b at {trainer.step}"), start_label="Start b")
+    _ui.live_training("a", lambda: make_trainer(steps=20), lambda run: st.write(f"a at {run.step}"))
+    _ui.live_training("b", lambda: make_trainer(steps=20), lambda run: st.write(f"b at {run.step}"), "Start b")
 
 
-def test_a_run_ending_in_the_same_rerun_does_not_swallow_another_click():
+def test_a_run_ending_between_reruns_does_not_swallow_another_click():
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_function(_two_live_trainings_script).run()
     at.button(key="a_start").click().run()
-    assert at.session_state["a_trainer"].step == 1
-    at.button(key="b_start").click().run()  # "a" ends during this rerun
-    assert at.session_state["a_trainer"].done
-    assert "b_trainer" in at.session_state and at.session_state["a_refresh"]
+    assert job_of(at, "a").wait(APP_TIMEOUT)  # "a" ends in the pool, unseen by the page
+    at.button(key="b_start").click().run()
+    assert "b_job" in at.session_state and at.session_state["a_refresh"]  # the end is redrawn on the next tick
+    assert any(m.value == "a at 20" for m in at.markdown)
 
 
 def test_the_home_page_maps_every_section_including_those_without_a_lab():
@@ -66,6 +52,7 @@ def test_the_home_page_maps_every_section_including_those_without_a_lab():
     for section in LECTURE_OUTLINE:
         assert section.title in text
     assert "Coming: TransUNet and SETR" in text
+    assert "Hybrid transformers for segmentation" in text
 
 
 def test_user_text_is_escaped_for_markdown_and_nothing_else_changes():

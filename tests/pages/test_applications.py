@@ -4,7 +4,7 @@ settings without a checkpoint, links, presenter mode and live training."""
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import APP_TIMEOUT, ROOT, assert_clean
+from tests.conftest import APP_TIMEOUT, ROOT, assert_clean, job_of
 
 PAGE = ROOT / "pages" / "applications.py"
 
@@ -111,5 +111,5 @@ def test_live_training_starts_from_the_controls(prefix, settings):
     at = open_lab(**settings)
     at.button(key=f"{prefix}_start").click().run()
     assert_clean(at)
-    trainer = at.session_state[f"{prefix}_trainer"]
+    trainer = job_of(at, prefix).snapshot
     assert trainer.step > 0 and trainer.config.steps == settings[f"{prefix}_steps"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import assert_clean, open_page
+from tests.conftest import assert_clean, job_of, open_page
 
 PAGE = "pages/attention.py"
 
@@ -36,7 +36,7 @@ def test_live_training_starts():
     at = open_page(PAGE, attn_train_steps=50)
     at.button(key="attn_start").click().run()
     assert_clean(at)
-    assert at.session_state["attn_trainer"].step > 0
+    assert job_of(at, "attn").snapshot.step > 0
 
 
 def test_heads_that_do_not_divide_d_model_give_a_message():
@@ -44,7 +44,7 @@ def test_heads_that_do_not_divide_d_model_give_a_message():
     at.button(key="attn_start").click().run()
     assert not at.exception
     assert any("must divide d_model" in e.value.replace("\\", "") for e in at.error)  # as rendered
-    assert "attn_trainer" not in at.session_state
+    assert "attn_job" not in at.session_state
 
 
 def test_lecture_figure_button_restores_the_slide_example():

@@ -2,7 +2,7 @@
 
 import json
 
-from tests.conftest import assert_clean, open_page
+from tests.conftest import assert_clean, job_of, open_page
 
 PAGE = "pages/gradients.py"
 
@@ -51,9 +51,8 @@ def test_explode_preset_trains_and_stops_with_a_reason():
     at.slider(key="gr_steps").set_value(20).run()
     at.button(key="gr_start").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    trainer = at.session_state["gr_trainer"]
-    trainer.run()  # AppTest does not tick fragments: finish the run as the page's ticks would
-    assert trainer.status == "diverged" and "became" in trainer.stop_reason
+    run = job_of(at, "gr", until="ended").snapshot
+    assert run.status == "diverged" and "became" in run.stop_reason
 
 
 def test_the_gate_biases_the_page_states_are_the_ones_the_models_start_with():
@@ -76,17 +75,13 @@ def test_the_explode_preset_shows_the_explosion_and_clipping_beside_it():
     next(b for b in at.button if b.label.startswith("Explode (no")).click().run()
     at.slider(key="gr_steps").set_value(60).run()
     at.button(key="gr_start").click().run()
-    at.session_state["gr_trainer"].run()  # AppTest does not tick fragments: finish as the page's ticks would
-    at.run()
-    assert at.session_state["gr_trainer"].status == "diverged"
+    assert job_of(at, "gr", until="ended").snapshot.status == "diverged"
     spec = " ".join(chart.proto.spec for chart in at.get("plotly_chart"))
     assert "overflow at step" in spec and "(no clipping)" in spec
     next(b for b in at.button if b.label.startswith("Explode + clipping")).click().run()
     at.slider(key="gr_steps").set_value(60).run()
     at.button(key="gr_start").click().run()
-    at.session_state["gr_trainer"].run()
-    at.run()
-    assert at.session_state["gr_trainer"].status == "finished"
+    assert job_of(at, "gr", until="ended").snapshot.status == "finished"
     spec = " ".join(chart.proto.spec for chart in at.get("plotly_chart"))
     assert "previous run (no clipping)" in spec and "clipping threshold 1" in spec
 

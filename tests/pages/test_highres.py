@@ -1,7 +1,7 @@
 """AppTest: the high-resolution attention lab opens clean with every view drawn, its lecture preset reproduces the
 Swin slide, bad input is a message, and the side-by-side comparison trains live and stops."""
 
-from tests.conftest import assert_clean, open_page
+from tests.conftest import assert_clean, job_of, open_page
 
 PAGE = "pages/highres.py"
 TABS = ["Windows", "Reach", "Trained side by side", "Cost and memory", "GLAM", "FINE memory", "nnFormer"]
@@ -64,8 +64,9 @@ def test_side_by_side_training_starts_and_stops():
         PAGE, hr_map=8, hr_train_steps=50, hr_train_batch=4, hr_train_mechs=["window", "full"], hr_row=1, hr_col=1
     )
     at.button(key="hr_cmp_start").click().run()
-    group = at.session_state["hr_cmp_trainer"]
+    group = job_of(at, "hr_cmp").snapshot
     assert set(group.trainers) == {"window", "full"} and group.step > 0 and not at.exception
+    at.run()
     at.button(key="hr_cmp_stop").click().run()
-    assert at.session_state["hr_cmp_trainer"].status in ("stopped", "finished")
+    assert job_of(at, "hr_cmp").snapshot.status in ("stopped", "finished")
     assert not at.exception

@@ -5,7 +5,7 @@ from streamlit.testing.v1 import AppTest
 
 from models.core.engine import TrainConfig
 from models.labs.positional.spec import PositionalRun, build_trainer
-from tests.conftest import APP_TIMEOUT, ROOT, assert_clean, open_page
+from tests.conftest import APP_TIMEOUT, ROOT, assert_clean, job_of, open_page, submitted
 
 PAGE = "pages/positional.py"
 
@@ -29,10 +29,10 @@ def test_lecture_preset_reproduces_the_slide():
 def test_train_live_starts_a_trainer_and_stop_ends_it():
     at = open_page("pages/positional.py")
     at.button(key="pe_start").click().run()
-    trainer = at.session_state["pe_trainer"]
-    assert trainer.step > 0 and not at.exception
+    assert job_of(at, "pe").snapshot.step > 0 and not at.exception
+    at.run()
     at.button(key="pe_stop").click().run()
-    assert at.session_state["pe_trainer"].status == "stopped"
+    assert job_of(at, "pe").snapshot.status == "stopped"
     assert any("stopped by the user" in w.value for w in at.warning)
 
 
@@ -46,9 +46,10 @@ def test_diverged_training_shows_its_reason_not_a_traceback():
         return output
 
     trainer.step_fn = exploding
-    at = open_page("pages/positional.py", pe_trainer=trainer)
+    job = submitted(trainer)
+    at = open_page("pages/positional.py", pe_job=job)
     assert not at.exception
-    assert trainer.status == "diverged"
+    assert job.snapshot.status == "diverged"
     assert any("Training stopped: loss became inf at step 4" in e.value for e in at.error)
 
 
@@ -60,9 +61,9 @@ def test_presenter_mode_hides_secondary_controls_from_the_main_area():
 
 def test_a_run_that_learns_nothing_says_so_in_amber_with_a_likely_cause():
     trainer = build_trainer(PositionalRun("learned", TrainConfig(steps=30, lr=10.0)), device="cpu")
-    trainer.run()
-    assert trainer.status == "finished"
-    at = open_page("pages/positional.py", pe_trainer=trainer)
+    job = submitted(trainer)
+    assert job.snapshot.status == "finished"
+    at = open_page("pages/positional.py", pe_job=job)
     assert not at.exception
     warnings = " ".join(w.value for w in at.warning)
     assert "learned nothing" in warnings and "learning rate (10) is likely too high" in warnings

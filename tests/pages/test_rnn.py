@@ -2,7 +2,7 @@
 
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import APP_TIMEOUT, ROOT, assert_clean, open_page
+from tests.conftest import APP_TIMEOUT, ROOT, assert_clean, job_of, open_page
 
 PAGE = "pages/rnn.py"
 
@@ -87,11 +87,11 @@ def test_training_controls():
     at.run()
     at.button(key="rnn_start").click().run()
     assert_clean(at)
-    assert at.session_state["rnn_trainer"].step > 0
+    assert job_of(at, "rnn").snapshot.step > 0
     at = open_page(PAGE, rnn_task="running_sum", rnn_hidden=8, rnn_steps=50)
     at.button(key="rnn_cmp_start").click().run()
     assert_clean(at)
-    assert at.session_state["rnn_cmp_trainer"].step > 0
+    assert job_of(at, "rnn_cmp").snapshot.step > 0
 
 
 def test_teaching_a_word_shows_what_the_lesson_changed():

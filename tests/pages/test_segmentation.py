@@ -2,7 +2,7 @@
 
 from models.data.ct_slices import SegmentationTask, generate_sample
 from models.labs.segmentation.analysis import VALIDATION_SEED
-from tests.conftest import assert_clean, open_page
+from tests.conftest import assert_clean, job_of, open_page
 
 PAGE = "pages/segmentation.py"
 
@@ -41,10 +41,10 @@ def test_control_task_and_blob_jump():
 def test_train_live_starts_and_stops():
     at = open_page(PAGE, seg_train_steps=20, seg_train_batch=4, seg_train_arch="unet")
     at.button(key="seg_start").click().run()
-    trainer = at.session_state["seg_trainer"]
-    assert trainer.step > 0 and not at.exception
+    assert job_of(at, "seg").snapshot.step > 0 and not at.exception
+    at.run()
     at.button(key="seg_stop").click().run()
-    assert at.session_state["seg_trainer"].status in ("stopped", "finished")
+    assert job_of(at, "seg").snapshot.status in ("stopped", "finished")
     assert not at.exception
 
 
@@ -54,4 +54,4 @@ def test_impossible_training_setting_is_a_message_not_a_traceback():
     assert not at.exception
     assert not [b for b in at.button if b.key == "seg_start"]
     assert any("bottleneck tokens" in e.value for e in at.error)
-    assert "seg_trainer" not in at.session_state
+    assert "seg_job" not in at.session_state

@@ -1,6 +1,6 @@
 """AppTest of the ViT lab: it renders, trains, and its lecture figure resets the view."""
 
-from tests.conftest import assert_clean, open_page
+from tests.conftest import assert_clean, job_of, open_page
 
 
 def test_vit_page_renders_and_trains():
@@ -10,7 +10,7 @@ def test_vit_page_renders_and_trains():
     assert any("Why they differ" in m.value for m in at.markdown)
     at.button(key="vit_start").click().run()
     assert_clean(at)
-    assert at.session_state["vit_trainer"].step > 0
+    assert job_of(at, "vit").snapshot.step > 0
 
 
 def test_vit_lecture_figure_resets_the_view():

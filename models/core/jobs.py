@@ -1,0 +1,314 @@
+"""Training runs as jobs in a bounded pool, off the thread that draws the page.
+
+A :class:`JobPool` owns ``workers`` threads; each takes the oldest queued :class:`Job` and trains it in
+chunks of about ``chunk_seconds`` (``Trainer.run_for``). After each chunk the worker publishes a
+:class:`Snapshot`: a copy of the model(s) and the metric history. Views read only snapshots, so nothing a
+page draws can touch the weights being trained.
+
+A job ends when its trainer finishes, diverges or is stopped; ``Job.stop`` takes effect at once for every
+reader (the published snapshot says "stopped"), while the worker abandons the step in flight. A job that
+no reader has polled for ``grace_seconds`` (its tab was closed) is cancelled and forgotten, which frees
+its trainer. A run whose speed after its first step predicts more than ``cost_limit_seconds`` waits for
+``Job.confirm``.
+
+Usage::
+
+    pool = JobPool(workers=2)
+    job = pool.submit(trainer)
+    job.wait(60)
+    job.snapshot.history["loss"]
+"""
+
+from __future__ import annotations
+
+import atexit
+import copy
+import heapq
+import os
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from models.core.engine import MetricHistory, TrainConfig, Trainer, TrainerGroup
+
+ENDED = ("finished", "stopped", "diverged", "failed")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A run as a view may read it: read like a :class:`Trainer` (or a :class:`TrainerGroup` when it has
+    ``trainers``), but its model and history are copies that training never touches."""
+
+    step: int
+    config: TrainConfig
+    status: str
+    stop_reason: str | None
+    model: nn.Module | None = None
+    history: MetricHistory | None = None
+    trainers: dict[str, Snapshot] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return self.status in ENDED
+
+    @property
+    def models(self) -> dict[str, nn.Module]:
+        return {name: member.model for name, member in self.trainers.items()}
+
+    @property
+    def histories(self) -> dict[str, MetricHistory]:
+        return {name: member.history for name, member in self.trainers.items()}
+
+    def ended(self, status: str, reason: str) -> Snapshot:
+        """This snapshot with the run marked as ended (members too): what a reader sees after Stop."""
+        members = {
+            name: member if member.done else member.ended(status, reason) for name, member in self.trainers.items()
+        }
+        return Snapshot(self.step, self.config, status, reason, self.model, self.history, members)
+
+
+def snapshot(trainer: Trainer | TrainerGroup) -> Snapshot:
+    """A copy of ``trainer``'s model(s) and history now (call it between chunks, from the training thread)."""
+    if isinstance(trainer, TrainerGroup):
+        members = {name: snapshot(member) for name, member in trainer.trainers.items()}
+        return Snapshot(trainer.step, trainer.config, trainer.status, trainer.stop_reason or None, trainers=members)
+    model = copy.deepcopy(trainer.model).eval()
+    return Snapshot(trainer.step, trainer.config, trainer.status, trainer.stop_reason, model, _copy(trainer.history))
+
+
+def _copy(history: MetricHistory) -> MetricHistory:
+    copied = MetricHistory(history.capacity)
+    copied.stride, copied.entries = history.stride, list(history.entries)
+    return copied
+
+
+class Job:
+    """One training run in a :class:`JobPool`. ``state`` is "queued", "running", "confirm" (waits for
+    :meth:`confirm` because its estimate exceeds the pool's cost limit) or "ended". ``spec`` is what the
+    caller made the run from (to tell whether a page's settings still match it)."""
+
+    def __init__(self, pool: JobPool, trainer: Trainer | TrainerGroup, label: str, spec: object = None):
+        self.id = uuid.uuid4().hex[:12]
+        self.label = label
+        self.spec = spec
+        self.pool = pool
+        self.trainer: Trainer | TrainerGroup | None = trainer
+        self.state = "queued"
+        self.snapshot = snapshot(trainer)
+        self.submitted = self.last_seen = time.monotonic()
+        self.seconds_per_step: float | None = None
+        self.confirmed = False
+        self._ended = threading.Event()
+
+    @property
+    def done(self) -> bool:
+        return self.state == "ended"
+
+    @property
+    def estimate_seconds(self) -> float | None:
+        """Seconds the remaining steps take at the speed measured so far (None before the first chunk)."""
+        if self.seconds_per_step is None:
+            return None
+        return self.seconds_per_step * max(self.snapshot.config.steps - self.snapshot.step, 0)
+
+    def touch(self) -> None:
+        """A reader is still watching: keeps the job from being cancelled as abandoned."""
+        self.last_seen = time.monotonic()
+
+    def stop(self, reason: str | None = None) -> None:
+        """End the run now for every reader, keeping the weights of the last published chunk."""
+        self.pool._end(self, "stopped", reason or f"stopped by the user at step {self.snapshot.step}")
+
+    def confirm(self) -> None:
+        """Run a job held back by the cost limit anyway."""
+        self.pool._confirm(self)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job has ended (True) or ``timeout`` seconds have passed (False)."""
+        return self._ended.wait(timeout)
+
+
+class JobPool:
+    """At most ``workers`` jobs train at once; the rest wait in a first-come queue.
+
+    ``threads_per_job`` sets torch's intra-op threads in each worker. Ended jobs stay readable by id
+    (``get``) for reattaching a page to its run; the pool keeps the ``keep_ended`` most recent.
+    """
+
+    def __init__(
+        self,
+        workers: int = 2,
+        threads_per_job: int = 1,
+        chunk_seconds: float = 0.25,
+        grace_seconds: float = 60.0,
+        cost_limit_seconds: float | None = None,
+        keep_ended: int = 64,
+    ):
+        if workers < 1 or threads_per_job < 1:
+            raise ValueError(f"a pool needs at least one worker and one thread, got {workers} and {threads_per_job}")
+        self.workers = workers
+        self.threads_per_job = threads_per_job
+        self.chunk_seconds = chunk_seconds
+        self.grace_seconds = grace_seconds
+        self.cost_limit_seconds = cost_limit_seconds
+        self.keep_ended = keep_ended
+        self.jobs: OrderedDict[str, Job] = OrderedDict()
+        self.queue: list[Job] = []
+        self.running: list[Job] = []
+        self._lock = threading.Condition()
+        self._closed = False
+        atexit.register(self.close)
+        self._threads = [
+            threading.Thread(target=self._work, name=f"seqlab-train-{i}", daemon=True) for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> JobPool:
+        """A pool sized by ``SEQLAB_TRAIN_WORKERS`` (default: the number of cores), ``SEQLAB_THREADS_PER_JOB``
+        (default 1), ``SEQLAB_ABANDON_SECONDS`` (default 60) and ``SEQLAB_COST_LIMIT_SECONDS`` (default 300)."""
+        cores = os.cpu_count() or 1
+        return cls(
+            workers=int(environ.get("SEQLAB_TRAIN_WORKERS", cores)),
+            threads_per_job=int(environ.get("SEQLAB_THREADS_PER_JOB", 1)),
+            grace_seconds=float(environ.get("SEQLAB_ABANDON_SECONDS", 60)),
+            cost_limit_seconds=float(environ.get("SEQLAB_COST_LIMIT_SECONDS", 300)),
+        )
+
+    def submit(self, trainer: Trainer | TrainerGroup, label: str = "", spec: object = None) -> Job:
+        """Queue ``trainer`` as a new job and return it."""
+        job = Job(self, trainer, label, spec)
+        with self._lock:
+            self.jobs[job.id] = job
+            self.queue.append(job)
+            self._lock.notify_all()
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self.jobs.get(job_id)
+
+    def position(self, job: Job) -> int | None:
+        """1 for the next job to start, None when not queued."""
+        with self._lock:
+            return self.queue.index(job) + 1 if job in self.queue else None
+
+    def estimated_wait(self, job: Job) -> float | None:
+        """Seconds until a queued job starts: the queue ahead of it assigned to the earliest free worker,
+        each job taking its measured estimate (a job not yet measured counts as the mean of those measured)."""
+        with self._lock:
+            if job not in self.queue:
+                return None
+            known = [j.estimate_seconds for j in self.running + self.queue if j.estimate_seconds is not None]
+            typical = sum(known) / len(known) if known else None
+            if typical is None:
+                return None
+            free = [j.estimate_seconds or typical for j in self.running] + [0.0] * (self.workers - len(self.running))
+            heapq.heapify(free)
+            for ahead in self.queue[: self.queue.index(job)]:
+                heapq.heappush(free, heapq.heappop(free) + (ahead.estimate_seconds or typical))
+            return free[0]
+
+    def close(self) -> None:
+        """Stop every job and the workers (for tests and shutdown)."""
+        if self._closed:
+            return
+        with self._lock:
+            self._closed = True
+            for job in list(self.queue) + list(self.running):
+                self._end_locked(job, "stopped", "the server is shutting down")
+            self._lock.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _work(self) -> None:
+        torch.set_num_threads(self.threads_per_job)
+        while True:
+            with self._lock:
+                while not self.queue and not self._closed:
+                    self._lock.wait(timeout=1.0)
+                    self._reap_locked()
+                if self._closed:
+                    return
+                job = self.queue.pop(0)
+                self.running.append(job)
+                job.state = "running"
+            self._train(job)
+
+    def _train(self, job: Job) -> None:
+        try:
+            self._chunks(job)
+        except Exception as error:  # a failing run ends with its reason; the worker goes on
+            self._end(job, "failed", f"training failed at step {job.snapshot.step}: {error}")
+
+    def _chunks(self, job: Job) -> None:
+        trainer = job.trainer
+        while trainer is not None and not trainer.done:
+            started, first_step = time.perf_counter(), trainer.step
+            trainer.run_for(self.chunk_seconds)
+            taken = trainer.step - first_step
+            with self._lock:
+                if job.state != "running":  # stopped or reaped while the chunk ran
+                    return
+                if taken and (first_step or job.seconds_per_step is None):  # step 1 is slow: warm-up
+                    job.seconds_per_step = (time.perf_counter() - started) / taken
+                job.snapshot = snapshot(trainer)
+                if first_step and self._over_budget(job):
+                    self.running.remove(job)
+                    job.state = "confirm"
+                    return
+                self._reap_locked()
+                if job.state != "running":
+                    return
+        with self._lock:
+            if job.state == "running":
+                self._end_locked(job, job.snapshot.status, job.snapshot.stop_reason)
+
+    def _over_budget(self, job: Job) -> bool:
+        return (
+            self.cost_limit_seconds is not None
+            and not job.confirmed
+            and (job.estimate_seconds or 0) > self.cost_limit_seconds
+        )
+
+    def _confirm(self, job: Job) -> None:
+        with self._lock:
+            job.confirmed = True
+            if job.state == "confirm":
+                job.state = "queued"
+                self.queue.append(job)
+                self._lock.notify_all()
+
+    def _end(self, job: Job, status: str, reason: str) -> None:
+        with self._lock:
+            self._end_locked(job, status, reason)
+
+    def _end_locked(self, job: Job, status: str, reason: str) -> None:
+        if job.state == "ended":
+            return
+        if job.trainer is not None:
+            job.trainer.request_stop()
+        for queue in (self.queue, self.running):
+            if job in queue:
+                queue.remove(job)
+        job.state, job.trainer = "ended", None
+        if not job.snapshot.done:
+            job.snapshot = job.snapshot.ended(status, reason)
+        job._ended.set()
+        ended = [j for j in self.jobs.values() if j.done]
+        for old in ended[: max(len(ended) - self.keep_ended, 0)]:
+            del self.jobs[old.id]
+
+    def _reap_locked(self) -> None:
+        """Cancel and forget the jobs nobody has polled for ``grace_seconds`` (their tab is gone)."""
+        now = time.monotonic()
+        for job in [j for j in self.jobs.values() if not j.done and now - j.last_seen > self.grace_seconds]:
+            self._end_locked(job, "stopped", f"cancelled: nobody watched it for {self.grace_seconds:.0f} s")
+            self.jobs.pop(job.id, None)
