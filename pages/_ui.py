@@ -18,17 +18,17 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from models.core.checkpoint import Checkpoint, load_checkpoint
+from models.core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from models.core.device import default_device, device_label, seed_everything
 from models.core.engine import Trainer, TrainerGroup, at_chance
 from models.core.jobs import Job, JobPool, Snapshot
+from models.core.runs import RUN_ID, RunStore
 from viz.style import presenter
 
 MARKDOWN_SYNTAX = re.compile(r"([\\`*_\[\]()#!|<>~$:.])")  # markup, and the : and . of autolinks
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 POLL_SECONDS = 0.5
-RUN_ID = re.compile(r"[0-9a-f]{12}")
 
 PRESENTER_CSS = """
 <style>
@@ -207,7 +207,7 @@ def export_buttons(key: str, arrays: dict[str, np.ndarray], settings: dict, csv:
 @st.cache_resource
 def job_pool() -> JobPool:
     """The server's one training pool, shared by every session (sized by the ``SEQLAB_*`` environment)."""
-    return JobPool.from_environment(os.environ)
+    return JobPool.from_environment(os.environ, RunStore.from_environment(os.environ))
 
 
 def live_training(
@@ -231,7 +231,7 @@ def live_training(
     if st.button(start_label, key=f"{key}_start", type="primary", icon=":material/play_arrow:"):
         with user_errors():
             _start(key, make_trainer(), spec)
-    job = _job(key)
+    job = _job(key, make_trainer, spec)
     in_full_run = {"value": True}  # the fragment's own reruns see False
 
     @st.fragment(run_every=POLL_SECONDS if job is not None and not _end_drawn(key, job) else None)
@@ -280,20 +280,38 @@ def _start(key: str, trainer: Trainer | TrainerGroup, spec: object) -> None:
     st.query_params[f"{key}_run"] = job.id
 
 
-def _job(key: str) -> Job | None:
-    """The session's job for panel ``key``, reattached from the URL's run id after a reload or in a new tab."""
+def _job(key: str, make_trainer: Callable[[], Trainer | TrainerGroup] | None = None, spec: object = None) -> Job | None:
+    """The session's job for panel ``key``, reattached from the URL's run id after a reload or in a new tab;
+    with ``make_trainer`` (the panel's), also a run read back from disk after a server restart."""
     job_key, param = f"{key}_job", f"{key}_run"
     if job_key not in st.session_state and param in st.query_params:
-        found = job_pool().get(st.query_params[param]) if RUN_ID.fullmatch(st.query_params[param]) else None
-        if found is None:
-            st.info(f"The run in this link ({literal(st.query_params[param][:40])}) is no longer on this server.")
-            del st.query_params[param]
-        else:
+        run_id = st.query_params[param]
+        found = job_pool().get(run_id)
+        if found is None and make_trainer is not None:
+            found = _restore(run_id, key, make_trainer, spec)
+            if found is None:
+                del st.query_params[param]
+        if found is not None:
             st.session_state[job_key] = found
     job = st.session_state.get(job_key)
     if job is not None and st.query_params.get(param) != job.id:
         st.query_params[param] = job.id  # page navigation drops parameters that no widget binds
     return job
+
+
+def _restore(run_id: str, key: str, make_trainer: Callable[[], Trainer | TrainerGroup], spec: object) -> Job | None:
+    """The run ``run_id`` from the pool's folder, its weights in a model built from this page's settings."""
+    try:
+        stored = job_pool().store.load(run_id) if RUN_ID.fullmatch(run_id) else None
+        if stored is not None:
+            trainer = make_trainer()
+            models = trainer.models if isinstance(trainer, TrainerGroup) else trainer.model
+            return job_pool().adopt(run_id, stored.snapshot(models), key, spec)
+    except (ValueError, CheckpointError) as error:
+        st.warning(literal(f"The run in this link could not be restored: {error}"), icon=":material/history:")
+        return None
+    st.info(f"The run in this link ({literal(run_id[:40])}) is no longer on this server.")
+    return None
 
 
 def _job_progress(job: Job) -> None:
@@ -335,7 +353,7 @@ def _status_message(trainer: Snapshot, chance: tuple[str, float] | None) -> None
         st.error(literal(f"Training stopped: {trainer.stop_reason}."), icon=":material/error:")
     elif trainer.status == "diverged":
         st.error(f"Training stopped: {trainer.stop_reason}.", icon=":material/warning:")
-    elif trainer.status == "stopped":
+    elif trainer.status in ("stopped", "interrupted"):
         st.warning(f"Training {trainer.stop_reason}.", icon=":material/pause:")
     elif trainer.status == "finished":
         stuck = _learned_nothing(trainer, chance)

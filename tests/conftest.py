@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("SEQLAB_RUNS_DIR", tempfile.mkdtemp(prefix="seqlab-test-runs-"))  # the app pool's run files
 APP_TIMEOUT = 120
 
 

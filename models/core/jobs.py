@@ -9,7 +9,8 @@ A job ends when its trainer finishes, diverges or is stopped; ``Job.stop`` takes
 reader (the published snapshot says "stopped"), while the worker abandons the step in flight. A job that
 no reader has polled for ``grace_seconds`` (its tab was closed) is cancelled and forgotten, which frees
 its trainer. A run whose speed after its first step predicts more than ``cost_limit_seconds`` waits for
-``Job.confirm``.
+``Job.confirm``. With a ``store`` (:class:`models.core.runs.RunStore`) runs are also written to disk when
+they start, every ``save_seconds`` and when they end.
 
 Usage::
 
@@ -28,6 +29,7 @@ import os
 import threading
 import time
 import uuid
+import warnings
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,7 +39,7 @@ from torch import nn
 
 from models.core.engine import MetricHistory, TrainConfig, Trainer, TrainerGroup
 
-ENDED = ("finished", "stopped", "diverged", "failed")
+ENDED = ("finished", "stopped", "diverged", "failed", "interrupted")
 
 
 @dataclass(frozen=True)
@@ -93,15 +95,22 @@ class Job:
     :meth:`confirm` because its estimate exceeds the pool's cost limit) or "ended". ``spec`` is what the
     caller made the run from (to tell whether a page's settings still match it)."""
 
-    def __init__(self, pool: JobPool, trainer: Trainer | TrainerGroup, label: str, spec: object = None):
+    def __init__(
+        self,
+        pool: JobPool,
+        trainer: Trainer | TrainerGroup | None,
+        label: str,
+        spec: object,
+        run: Snapshot | None = None,
+    ):
         self.id = uuid.uuid4().hex[:12]
         self.label = label
         self.spec = spec
         self.pool = pool
-        self.trainer: Trainer | TrainerGroup | None = trainer
-        self.state = "queued"
-        self.snapshot = snapshot(trainer)
-        self.submitted = self.last_seen = time.monotonic()
+        self.trainer = trainer
+        self.state = "queued" if run is None else "ended"
+        self.snapshot = snapshot(trainer) if run is None else run
+        self.submitted = self.last_seen = self.saved = time.monotonic()
         self.seconds_per_step: float | None = None
         self.confirmed = False
         self._ended = threading.Event()
@@ -149,6 +158,8 @@ class JobPool:
         grace_seconds: float = 60.0,
         cost_limit_seconds: float | None = None,
         keep_ended: int = 64,
+        store=None,
+        save_seconds: float = 10.0,
     ):
         if workers < 1 or threads_per_job < 1:
             raise ValueError(f"a pool needs at least one worker and one thread, got {workers} and {threads_per_job}")
@@ -158,6 +169,8 @@ class JobPool:
         self.grace_seconds = grace_seconds
         self.cost_limit_seconds = cost_limit_seconds
         self.keep_ended = keep_ended
+        self.store = store  # a models.core.runs.RunStore, or None to keep runs in memory only
+        self.save_seconds = save_seconds
         self.jobs: OrderedDict[str, Job] = OrderedDict()
         self.queue: list[Job] = []
         self.running: list[Job] = []
@@ -171,7 +184,7 @@ class JobPool:
             thread.start()
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str]) -> JobPool:
+    def from_environment(cls, environ: Mapping[str, str], store=None) -> JobPool:
         """A pool sized by ``SEQLAB_TRAIN_WORKERS`` (default: the number of cores), ``SEQLAB_THREADS_PER_JOB``
         (default 1), ``SEQLAB_ABANDON_SECONDS`` (default 60) and ``SEQLAB_COST_LIMIT_SECONDS`` (default 300)."""
         cores = os.cpu_count() or 1
@@ -180,15 +193,26 @@ class JobPool:
             threads_per_job=int(environ.get("SEQLAB_THREADS_PER_JOB", 1)),
             grace_seconds=float(environ.get("SEQLAB_ABANDON_SECONDS", 60)),
             cost_limit_seconds=float(environ.get("SEQLAB_COST_LIMIT_SECONDS", 300)),
+            store=store,
         )
 
     def submit(self, trainer: Trainer | TrainerGroup, label: str = "", spec: object = None) -> Job:
         """Queue ``trainer`` as a new job and return it."""
         job = Job(self, trainer, label, spec)
+        self._save(job)
         with self._lock:
             self.jobs[job.id] = job
             self.queue.append(job)
             self._lock.notify_all()
+        return job
+
+    def adopt(self, run_id: str, run: Snapshot, label: str = "", spec: object = None) -> Job:
+        """An ended run read back from disk, as a job under its old id (after a server restart)."""
+        job = Job(self, None, label, spec, run)
+        job.id = run_id
+        job._ended.set()
+        with self._lock:
+            self.jobs[job.id] = job
         return job
 
     def get(self, job_id: str) -> Job | None:
@@ -260,6 +284,7 @@ class JobPool:
                 if taken and (first_step or job.seconds_per_step is None):  # step 1 is slow: warm-up
                     job.seconds_per_step = (time.perf_counter() - started) / taken
                 job.snapshot = snapshot(trainer)
+                due = time.monotonic() - job.saved > self.save_seconds
                 if first_step and self._over_budget(job):
                     self.running.remove(job)
                     job.state = "confirm"
@@ -267,6 +292,8 @@ class JobPool:
                 self._reap_locked()
                 if job.state != "running":
                     return
+            if due:
+                self._save(job)
         with self._lock:
             if job.state == "running":
                 self._end_locked(job, job.snapshot.status, job.snapshot.stop_reason)
@@ -302,9 +329,22 @@ class JobPool:
         if not job.snapshot.done:
             job.snapshot = job.snapshot.ended(status, reason)
         job._ended.set()
+        self._save(job)
         ended = [j for j in self.jobs.values() if j.done]
         for old in ended[: max(len(ended) - self.keep_ended, 0)]:
             del self.jobs[old.id]
+
+    def _save(self, job: Job) -> None:
+        """Write the job's latest snapshot to the store (a full disk loses the file, never the run)."""
+        if self.store is None:
+            return
+        job.saved = time.monotonic()
+        try:
+            self.store.save(job.id, job.snapshot)
+            if job.done:
+                self.store.prune()
+        except OSError as error:
+            warnings.warn(f"could not save run {job.id}: {error}", stacklevel=2)
 
     def _reap_locked(self) -> None:
         """Cancel and forget the jobs nobody has polled for ``grace_seconds`` (their tab is gone)."""

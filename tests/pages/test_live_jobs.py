@@ -56,3 +56,35 @@ def _open_with_query(page: str, **params: str) -> AppTest:
     at.run()
     at.switch_page(page).run()
     return at
+
+
+def test_after_a_server_restart_a_finished_run_comes_back_and_an_interrupted_one_says_so():
+    from models.core.engine import TrainConfig
+    from models.core.jobs import JobPool
+    from models.labs.rnn.spec import ModelSpec, RnnRun, build_trainer
+    from pages._ui import job_pool
+
+    run = RnnRun("sum_comparison", {}, ModelSpec("lstm", 8), train=TrainConfig(steps=60, lr=0.01, clip_norm=1.0))
+    before = JobPool(workers=1, store=job_pool().store, save_seconds=0.05)  # the server before the restart
+    finished, refit = before.submit(build_trainer(run, "cpu")), before.submit(build_trainer(run, "cpu"))
+    assert finished.wait(APP_TIMEOUT) and refit.wait(APP_TIMEOUT)
+    run = RnnRun("sum_comparison", {}, ModelSpec("lstm", 8), train=TrainConfig(steps=100000, lr=0.01, clip_norm=1.0))
+    killed = before.submit(build_trainer(run, "cpu"))
+    while job_pool().store.load(killed.id).members[""]["step"] == 0:
+        time.sleep(0.05)
+    saved = job_pool().store.path(killed.id).read_bytes()
+    before.close()
+    job_pool().store.path(killed.id).write_bytes(saved)  # the file as a kill -9 leaves it
+    settings = {"rnn_task": "sum_comparison", "rnn_hidden": "8", "rnn_steps": "60"}
+
+    back = _open_with_query(RNN, rnn_run=finished.id, **settings)
+    back.run()  # the panel restores the run below the views; its next tick redraws them (AppTest: a rerun)
+    assert_clean(back)
+    assert back.session_state["rnn_job"].snapshot.status == "finished"
+    assert any("your model, trained live for 60 steps" in i.value for i in back.info)
+    interrupted = _open_with_query(RNN, rnn_run=killed.id, **(settings | {"rnn_steps": "100000"}))
+    assert not interrupted.exception
+    assert any("interrupted when the server restarted" in w.value for w in interrupted.warning)
+    other = _open_with_query(RNN, rnn_run=refit.id, **(settings | {"rnn_hidden": "16"}))
+    assert not other.exception
+    assert any("could not be restored" in w.value and "do not fit" in w.value for w in other.warning)
