@@ -4,6 +4,7 @@ import streamlit as st
 
 from models.core.registry import LABS
 from pages import _ui
+from pages._controls import CURRENT_PAGE
 
 st.set_page_config(
     page_title="SeqLab",
@@ -16,4 +17,5 @@ home = st.Page("pages/home.py", title="Lecture map", icon=":material/map:", defa
 labs = [st.Page(lab.page, title=lab.title, icon=lab.icon, url_path=lab.key) for lab in LABS]
 navigation = st.navigation({"SeqLab": [home], "Labs": labs})
 _ui.sidebar()
+st.session_state[CURRENT_PAGE] = navigation
 navigation.run()

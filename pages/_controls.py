@@ -42,8 +42,11 @@ class Control:
             return isinstance(value, bool)
         return isinstance(value, str)
 
-    def show(self, where=st) -> Any:
-        """Draw the widget in ``where`` (the page, a column, the sidebar) and return its value."""
+    def show(self, where=st, default: Any = None) -> Any:
+        """Draw the widget in ``where`` (the page, a column, the sidebar) and return its value. The widget's own
+        default is ``default`` (else the declared one): a bound widget leaves its value out of the URL when it
+        equals that default, so it must be the value a fresh session starts from."""
+        default = self.default if default is None else default
         common = {
             "key": self.key,
             "help": self.help,
@@ -53,18 +56,21 @@ class Control:
         choices = {"options": list(self.options), "format_func": self.format or str}
         if self.widget == "slider":
             low, high, step = self.bounds
-            return where.slider(self.label, low, high, step=step, **common)
+            return where.slider(self.label, low, high, value=default, step=step, **common)
         if self.widget == "number":
-            return self._checked_number(where, common)
+            return self._checked_number(where, common | {"value": default})
         if self.widget == "toggle":
-            return where.toggle(self.label, **common)
+            return where.toggle(self.label, value=default, **common)
         if self.widget == "text":
-            return where.text_input(self.label, max_chars=500, **common)
+            return where.text_input(self.label, value=default, max_chars=500, **common)
         if self.widget == "segmented":
-            return where.segmented_control(self.label, required=True, **choices, **common)
+            return where.segmented_control(self.label, required=True, default=default, **choices, **common)
+        if self.widget == "select_slider":
+            return where.select_slider(self.label, value=default, **choices, **common)
+        index = self.options.index(default)
         if self.widget == "radio":
-            return where.radio(self.label, horizontal=True, **choices, **common)
-        return getattr(where, self.widget)(self.label, **choices, **common)  # select_slider, selectbox
+            return where.radio(self.label, horizontal=True, index=index, **choices, **common)
+        return where.selectbox(self.label, index=index, **choices, **common)
 
     def _checked_number(self, where, common: dict) -> Any:
         """A typed number outside the bounds is refused with a message (Streamlit's own bounds would only
@@ -80,12 +86,16 @@ class Control:
         return kept
 
 
+CURRENT_PAGE = "_current_page"  # app.py keeps the page being run here, for the redirect below
+
+
 class Controls:
     """A lab's controls and its lecture presets ({button label: {control key: value}})."""
 
     def __init__(self, controls: list[Control], presets: dict[str, dict[str, Any]] | None = None):
         self.controls = {control.key: control for control in controls}
         self.presets = presets or {}
+        self.defaults = {key: control.default for key, control in self.controls.items()}
         for name, values in self.presets.items():
             for key, value in values.items():
                 if key not in self.controls or not self.controls[key].accepts(value):
@@ -99,13 +109,28 @@ class Controls:
         the declared ones). A selection in the URL may name an option or its label (bound widgets write the
         label); a value that names neither, or a number that is malformed or out of bounds, is dropped with a
         warning, so the control keeps a valid value."""
+        self.defaults.update(defaults or {})
+        self._name_links_to_labels()
         for key, control in self.controls.items():
             if control.options and key in st.query_params:
                 self._read_option(control)
             elif control.bounds and key in st.query_params:
                 self._read_bounded(control)
             if key not in st.query_params:
-                st.session_state.setdefault(key, (defaults or {}).get(key, control.default))
+                st.session_state.setdefault(key, self.defaults[key])
+
+
+    def _name_links_to_labels(self) -> None:
+        """A link may name a selection by its option (``?rnn_cell=gru``) where the widget writes its label
+        (``GRU``); Streamlit would drop the name from the address bar, so reload the page with the label."""
+        labels = {}
+        for key, control in self.controls.items():
+            if control.options and key in st.query_params:
+                by_name = {str(option): (control.format or str)(option) for option in control.options}
+                if st.query_params[key] in by_name and st.query_params[key] not in by_name.values():
+                    labels[key] = by_name[st.query_params[key]]
+        if labels and CURRENT_PAGE in st.session_state:
+            st.switch_page(st.session_state[CURRENT_PAGE], query_params=st.query_params.to_dict() | labels)
 
     @staticmethod
     def _read_option(control: Control) -> None:
@@ -116,8 +141,8 @@ class Controls:
             return
         if value in names:
             st.session_state[control.key] = names[value]
-        else:
-            st.warning(f"The link's {control.label.lower()} is not one of the choices; using the default.")
+            return
+        st.warning(f"The link's {control.label.lower()} is not one of the choices; using the default.")
         del st.query_params[control.key]
 
     @staticmethod
@@ -144,20 +169,20 @@ class Controls:
         return st.session_state.get(key, control.default)
 
     def show(self, key: str, where=st) -> Any:
-        return self.controls[key].show(where)
+        return self.controls[key].show(where, self.defaults[key])
 
     def row(self, *keys: str, widths: list[float] | None = None) -> list[Any]:
         """Draw the controls ``keys`` side by side in one row of columns; returns their values in order. In
         presenter mode they go one under the other into the sidebar, so the main area keeps the figures."""
         if st.session_state.get("presenter"):
-            return [self.controls[key].show(st.sidebar) for key in keys]
+            return [self.show(key, st.sidebar) for key in keys]
         columns = st.columns(widths or len(keys))
-        return [self.controls[key].show(column) for key, column in zip(keys, columns, strict=True)]
+        return [self.show(key, column) for key, column in zip(keys, columns, strict=True)]
 
     def apply(self, name: str) -> None:
         """Set every control to the preset's value, or back to its default (a preset resets what it does not set)."""
         values = self.presets[name]
-        st.session_state.update({key: values.get(key, control.default) for key, control in self.controls.items()})
+        st.session_state.update({key: values.get(key, self.defaults[key]) for key in self.controls})
 
     def preset_buttons(self, prefix: str, names: tuple[str, ...] | None = None, label: str = "Lecture") -> None:
         """One button per preset (or per preset in ``names``), side by side."""

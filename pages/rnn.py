@@ -104,7 +104,7 @@ _ui.lab_header(
     "GRU add gates that decide what the memory keeps.",
 )
 CONTROLS.preset_buttons("rnn")
-CONTROLS.init(task_defaults(CONTROLS.requested("rnn_task")))
+CONTROLS.init({k: v for k, v in task_defaults(CONTROLS.requested("rnn_task")).items() if k != "rnn_task"})
 
 keys = ("rnn_task", "rnn_cell", "rnn_layers", "rnn_hidden", "rnn_bidir")
 task_name, cell, layers, hidden, bidirectional = CONTROLS.row(*keys, widths=[3, 2.6, 1.6, 2, 1.4])
