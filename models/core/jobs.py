@@ -24,8 +24,12 @@ from __future__ import annotations
 
 import atexit
 import copy
+import ctypes
+import ctypes.util
+import gc
 import heapq
 import os
+import sys
 import threading
 import time
 import uuid
@@ -88,6 +92,16 @@ def _copy(history: MetricHistory) -> MetricHistory:
     copied = MetricHistory(history.capacity)
     copied.stride, copied.entries = history.stride, list(history.entries)
     return copied
+
+
+def _give_back_memory() -> None:
+    """Return the heap pages a finished job freed to the system (glibc would keep them for this process)."""
+    if LIBC is not None:
+        gc.collect()
+        LIBC.malloc_trim(0)
+
+
+LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if sys.platform.startswith("linux") else None
 
 
 class Job:
@@ -265,6 +279,8 @@ class JobPool:
                 self.running.append(job)
                 job.state = "running"
             self._train(job)
+            del job
+            _give_back_memory()
 
     def _train(self, job: Job) -> None:
         try:

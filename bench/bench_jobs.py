@@ -1,0 +1,118 @@
+"""The training pool: its throughput against the plain engine, torch threads per job, and the memory an
+abandoned job gives back.
+
+Throughput: the RNN lab's default run (part of speech, LSTM) trained for the same number of steps by
+``Trainer.run`` in this thread and by a job in a :class:`JobPool`, alternating in rounds; the medians compare.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from dataclasses import replace
+
+import torch
+
+from models.core.jobs import JobPool
+from models.labs.rnn.spec import ModelSpec, build_trainer, default_run
+
+STEPS = 300
+ROUNDS = 7
+THROUGHPUT_GOAL = 0.8
+
+
+def _trainer(steps: int = STEPS, hidden: int | None = None):
+    run = default_run("pos", steps=steps)
+    if hidden is not None:
+        run = replace(run, model=ModelSpec("lstm", hidden, num_layers=2))
+    return build_trainer(run, "cpu")
+
+
+def _engine_rate() -> float:
+    trainer = _trainer()
+    started = time.perf_counter()
+    trainer.run()
+    return STEPS / (time.perf_counter() - started)
+
+
+def _pool_rate(pool: JobPool, jobs: int = 1) -> float:
+    """Steps per second of ``jobs`` runs submitted together, summed (submission to last end)."""
+    trainers = [_trainer() for _ in range(jobs)]
+    started = time.perf_counter()
+    submitted = [pool.submit(trainer) for trainer in trainers]
+    assert all(job.wait(600) for job in submitted)
+    return jobs * STEPS / (time.perf_counter() - started)
+
+
+def pool_throughput() -> dict:
+    torch.set_num_threads(1)
+    pool = JobPool(workers=1, threads_per_job=1)
+    _pool_rate(pool), _engine_rate()  # warm-up
+    engine, pooled = [], []
+    for _ in range(ROUNDS):
+        engine.append(_engine_rate())
+        pooled.append(_pool_rate(pool))
+    pool.close()
+    ratio = statistics.median(pooled) / statistics.median(engine)
+    return {
+        "model": f"RNN lab default: part-of-speech LSTM, {STEPS} steps per run, one torch thread",
+        "engine_steps_per_s": round(statistics.median(engine), 1),
+        "pool_steps_per_s": round(statistics.median(pooled), 1),
+        "ratio": round(ratio, 3),
+        "goal_ratio_at_least": THROUGHPUT_GOAL,
+        "met": ratio >= THROUGHPUT_GOAL,
+    }
+
+
+def threads_per_job() -> dict:
+    """Total steps per second with 1 and with 2 concurrent jobs (2 workers), at 1 and 2 torch threads per job."""
+    rates = {}
+    for threads in (1, 2):
+        pool = JobPool(workers=2, threads_per_job=threads)
+        _pool_rate(pool)
+        for jobs in (1, 2):
+            rates[f"{threads}_thread_{jobs}_jobs"] = round(
+                statistics.median(_pool_rate(pool, jobs) for _ in range(3)), 1
+            )
+        pool.close()
+    best = max((1, 2), key=lambda t: rates[f"{t}_thread_2_jobs"])
+    return {"total_steps_per_s": rates, "chosen_threads_per_job": 1, "best_under_load": best}
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS"))
+    return int(line.split()[1]) / 1024
+
+
+def abandoned_memory() -> dict:
+    """RSS before, while and after a job nobody polls trains a 2-layer LSTM (H = 512) and is cancelled."""
+    warm = JobPool(workers=1)
+    warm.submit(_trainer(steps=5, hidden=512)).wait(60)  # the task's data and torch's kernels stay loaded
+    warm.close()
+    gc.collect()
+    before = _rss_mb()
+    pool = JobPool(workers=1, grace_seconds=3.0)
+    job = pool.submit(_trainer(steps=10**6, hidden=512))
+    time.sleep(2.0)
+    during = _rss_mb()
+    assert job.wait(30), "the abandoned job was not cancelled"
+    reason = job.snapshot.stop_reason
+    del job
+    pool.close()
+    gc.collect()
+    time.sleep(0.5)
+    after = _rss_mb()
+    return {
+        "grace_seconds": 3.0,
+        "reason": reason,
+        "rss_before_mb": round(before, 1),
+        "rss_while_training_mb": round(during, 1),
+        "rss_after_cancel_mb": round(after, 1),
+        "released_fraction": round((during - after) / max(during - before, 1e-9), 2),
+    }
+
+
+def run() -> dict:
+    return {"pool_throughput": pool_throughput(), "threads_per_job": threads_per_job(), "abandoned": abandoned_memory()}
