@@ -82,9 +82,11 @@ def build_model(run: GradientRun) -> RecurrentModel:
 
 def build_trainer(run: GradientRun, device: torch.device | str | None = None) -> Trainer:
     """The engine set up for ``run``: cross-entropy on the recalled symbol; every ``probe_every`` steps the
-    step-by-step path records ||dL/dh_k||."""
+    step-by-step path records ||dL/dh_k||; a run over the server's memory budget per run is refused."""
+    model = build_model(run)
+    model.memory_estimate(run.batch_size, run.task.length).check()
     step = recurrent_step("classification", probe_every=run.probe_every)
-    return Trainer(build_model(run), step, run.task.sample, run.train, device)
+    return Trainer(model, step, run.task.sample, run.train, device)
 
 
 def evaluate(model: RecurrentModel, run: GradientRun) -> float:

@@ -15,6 +15,7 @@ import torch
 from models.blocks.recurrent import CELLS, MAX_HIDDEN, MAX_LAYERS, NONLINEARITIES, RecurrentModel, recurrent_step
 from models.core.engine import TrainConfig, Trainer, TrainerGroup
 from models.core.evaluation import accuracy, within_tolerance
+from models.core.memory import MemoryEstimate
 from models.data.lexicon import PartOfSpeech
 from models.data.sequences import REGRESSION_TOLERANCE, MarkedRecall, RunningSum, SumComparison
 
@@ -167,13 +168,17 @@ def build_model(task, spec: ModelSpec) -> RecurrentModel:
 
 
 def build_trainer(run: RnnRun, device: torch.device | str | None = None) -> Trainer | TrainerGroup:
-    """The engine set up for ``run``: one trainer, or RNN, LSTM and GRU side by side from the same seed."""
+    """The engine set up for ``run``: one trainer, or RNN, LSTM and GRU side by side from the same seed; a run
+    whose memory estimate exceeds the server's per-run budget is refused (``ValueError``)."""
     task = run.make_task()
-    trainers = {}
+    models = {}
     for cell in run.cells:
         torch.manual_seed(run.train.seed)
-        model = build_model(task, replace(run.model, cell=cell))
-        trainers[cell] = Trainer(model, recurrent_step(task.kind, REGRESSION_TOLERANCE), task.sample, run.train, device)
+        models[cell] = build_model(task, replace(run.model, cell=cell))
+    x = task.sample(0, torch.Generator().manual_seed(0))[0]  # (B, T, input)
+    sum((model.memory_estimate(*x.shape[:2]) for model in models.values()), MemoryEstimate(0, 0)).check()
+    step = recurrent_step(task.kind, REGRESSION_TOLERANCE)
+    trainers = {cell: Trainer(model, step, task.sample, run.train, device) for cell, model in models.items()}
     return TrainerGroup(trainers) if run.compare else trainers[run.model.cell]
 
 
