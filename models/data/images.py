@@ -9,8 +9,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-MAX_UPLOAD_PIXELS = 4096 * 4096
-UPLOAD_FORMATS = ("PNG", "JPEG")
+# A PNG is decoded whole (2048x2048 RGBA: 16 MB), a JPEG at 1/2 to 1/8 scale: the largest upload adds tens of MB
+MAX_UPLOAD_SIDE = {"PNG": 2048, "JPEG": 4096}
 WORKING_SIDE = 512  # px: a decoded image is shrunk to about this before any copy is made
 
 
@@ -30,7 +30,8 @@ def reduced(picture: Image.Image) -> Image.Image:
 def load_grayscale_image(data: bytes, size: int = 64) -> tuple[np.ndarray, list[str]]:
     """Decode an uploaded PNG/JPEG to a ``(size, size)`` float image in [0, 1]; returns it and what was changed.
 
-    Refuses what is not a PNG/JPEG, larger than 5 MB or 4096x4096 px; converts colour and alpha
+    Refuses what is not a PNG/JPEG, larger than 5 MB, or over 2048x2048 px (PNG) or 4096x4096 px (JPEG, which
+    is decoded at a reduced scale); converts colour and alpha
     (composited on black) to grayscale; resizes to ``size`` (the model's input side).
     """
     if len(data) > MAX_UPLOAD_BYTES:
@@ -39,16 +40,20 @@ def load_grayscale_image(data: bytes, size: int = 64) -> tuple[np.ndarray, list[
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             picture = Image.open(io.BytesIO(data))
-            if picture.width * picture.height > MAX_UPLOAD_PIXELS:
-                raise ValueError(f"the image is {picture.width}x{picture.height} px; the limit is 4096x4096")
-            if picture.format not in UPLOAD_FORMATS:
+            if picture.format not in MAX_UPLOAD_SIDE:
                 raise ValueError(f"the file is a {picture.format} image; upload a PNG or JPEG")
+            side = MAX_UPLOAD_SIDE[picture.format]
+            if picture.width * picture.height > side * side:
+                raise ValueError(
+                    f"the image is {picture.width}x{picture.height} px; the limit for a {picture.format} is "
+                    f"{side}x{side} px"
+                )
             original = picture.size
             picture.draft(picture.mode, (WORKING_SIDE, WORKING_SIDE))  # a JPEG is decoded at 1/2 to 1/8 scale
             picture.load()
             picture = reduced(picture)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-        raise ValueError("the image has too many pixels; the limit is 4096x4096 px") from None
+        raise ValueError("the image has too many pixels; the limit is 2048x2048 px for a PNG") from None
     except (UnidentifiedImageError, OSError, SyntaxError):
         raise ValueError(
             "the file is not a readable PNG or JPEG image (it may be damaged or of another type)"

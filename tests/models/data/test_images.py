@@ -84,9 +84,9 @@ def test_a_non_square_upload_says_it_was_stretched():
 
 @pytest.mark.parametrize("mode", ["L", "RGBA", "I;16", "P"])
 def test_a_large_upload_is_shrunk_before_conversion_and_keeps_its_content(mode):
-    """A 4096x4096 image is box-reduced to 512 px before its copies are made; a left-dark, right-bright image
+    """A 2048x2048 image is box-reduced to 512 px before its copies are made; a left-dark, right-bright image
     still decodes to a left-dark, right-bright 64x64 input, and the note names the original size."""
-    side = 4096
+    side = 2048
     image = np.zeros((side, side), np.uint8)
     image[:, side // 2 :] = 200
     picture = Image.fromarray(image, "L")
@@ -96,5 +96,20 @@ def test_a_large_upload_is_shrunk_before_conversion_and_keeps_its_content(mode):
     gray, notes = load_grayscale_image(buffer.getvalue())
     assert gray.shape == (64, 64)
     assert (gray[:, :31] == 0).all() and (gray[:, 33:] == 1).all()
-    assert any("resized from 4096x4096 to 64x64" in note for note in notes)
+    assert any("resized from 2048x2048 to 64x64" in note for note in notes)
     assert reduced(picture).size == (512, 512)
+
+
+def test_a_png_is_limited_to_2048_px_a_side_and_a_jpeg_to_4096_which_decodes_at_a_reduced_scale():
+    big = Image.new("L", (4096, 4096))
+    big.paste(255, (2048, 0, 4096, 4096))
+    for kind, accepted in (("PNG", False), ("JPEG", True)):
+        buffer = io.BytesIO()
+        big.save(buffer, kind)
+        if accepted:
+            gray, notes = load_grayscale_image(buffer.getvalue())
+            assert gray[:, :28].max() < 0.1 and gray[:, 36:].min() > 0.9
+            assert any("resized from 4096x4096" in note for note in notes)
+        else:
+            with pytest.raises(ValueError, match="4096x4096 px; the limit for a PNG is 2048x2048 px"):
+                load_grayscale_image(buffer.getvalue())
