@@ -1,11 +1,11 @@
-"""Segmentation lab: pretrained Dice, live-training time to Dice 0.9, inference time with attention.
+"""Segmentation lab: pretrained Dice, live-training time to Dice 0.9 on the striped-key task, inference time with
+attention, and milliseconds per training step and per inference of every architecture at 64x64, side by side.
 
-Time to Dice 0.9 counts only optimizer steps (validation on 32 fixed slices every 10 steps is not
+Time to Dice 0.9 counts only optimizer steps (validation on 32 fixed images every 10 steps is not
 counted), on one thread. Both wall-clock and process CPU seconds are recorded: on a machine shared
 with other jobs the wall clock mostly measures the others, while CPU seconds of a one-thread run
 estimate the wall time of an idle core. The U-Net gets the same number of steps, side by side; the
-U-Transformer is also timed with a 4x4 key (a quarter of the evidence) and with an invisible dim key
-(only the bright key's presence signals, as in the first prototype) to show what the plateau depends on.
+U-Transformer is also timed without its skip cross-attention (MHSA only).
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ from PIL import Image
 
 from models.blocks.unet import theoretical_receptive_field
 from models.core.pretrain import ASSETS
-from models.data.ct_slices import SegmentationTask, generate_sample
-from models.labs.segmentation.analysis import analyse, evaluate, pixel_attention
+from models.data.images import MAX_UPLOAD_SIDE
+from models.labs.segmentation.analysis import analyse, cost, evaluate, pixel_attention
+from models.labs.segmentation.architectures import ARCHITECTURES, build
 from models.labs.segmentation.pretrain import RECIPES, load_pretrained
 from models.labs.segmentation.spec import SegmentationRun, build_trainer
+from models.labs.segmentation.tasks import LabTask
 
 TARGET_DICE = 0.9
 MAX_STEPS = 300
@@ -36,15 +38,15 @@ RF_RADIUS = theoretical_receptive_field(2) / 2
 
 def time_to_dice(
     architecture: str,
-    key_size: int = 8,
-    key_dim: float = 0.5,
+    cross_attention: bool = True,
     lr: float = 2e-3,
     batch_size: int = 16,
     max_steps: int = MAX_STEPS,
 ) -> dict:
-    task = SegmentationTask("key", key_size=key_size, key_dim=key_dim)
+    task = LabTask("striped")
     train = replace(SegmentationRun().train, steps=max_steps, lr=lr, chunk_size=EVAL_EVERY)
-    trainer = build_trainer(SegmentationRun(task, architecture, batch_size=batch_size, train=train), "cpu")
+    run = SegmentationRun(task, architecture, batch_size=batch_size, train=train, cross_attention=cross_attention)
+    trainer = build_trainer(run, "cpu")
     model = trainer.model
     seconds, cpu_seconds, dice = 0.0, 0.0, 0.0
     while not trainer.done:
@@ -57,8 +59,7 @@ def time_to_dice(
             break
     return {
         "architecture": architecture,
-        "key_size": key_size,
-        "key_dim": key_dim,
+        "cross_attention": cross_attention,
         "lr": lr,
         "batch_size": batch_size,
         "reached": dice >= TARGET_DICE,
@@ -71,8 +72,8 @@ def time_to_dice(
 
 
 def inference_ms() -> dict:
-    model = load_pretrained(ASSETS, "key_utransformer").cpu()
-    image = generate_sample(SegmentationTask(), 1, 0).image
+    model = load_pretrained(ASSETS, "striped_utransformer").cpu()
+    image = LabTask().sample(0, seed=1).image
     times, cpu_times = [], []
     for _ in range(20):
         started, started_cpu = time.perf_counter(), time.process_time()
@@ -85,6 +86,25 @@ def inference_ms() -> dict:
         "max_wall_ms": round(max(times), 1),
         "median_cpu_ms": round(statistics.median(cpu_times), 1),
     }
+
+
+def architecture_costs(batch_size: int = 16, repeats: int = 5) -> dict:
+    """Milliseconds per training step (forward, backward, AdamW) and per inference of every architecture on the same
+    batch of 64x64 striped-key images, one after another in this process, with its parameter count."""
+    task = LabTask("striped")
+    costs = {}
+    for architecture in ARCHITECTURES:
+        torch.manual_seed(0)
+        spent = cost(build(architecture, task.size), task, batch_size, repeats)
+        costs[architecture] = {
+            "parameters": spent.parameters,
+            "ms_per_training_step": round(spent.step_ms, 1),
+            "ms_per_inference": round(spent.inference_ms, 1),
+        }
+    unet = costs["unet"]["ms_per_training_step"]
+    for entry in costs.values():
+        entry["step_vs_unet"] = round(entry["ms_per_training_step"] / unet, 2)
+    return {"batch_size": batch_size, "image": "64x64", "threads": torch.get_num_threads(), "by_architecture": costs}
 
 
 def _mean_or_none(values) -> float | None:
@@ -118,36 +138,39 @@ print((peak_kb() - before) / 1024)
 
 
 def upload_peak_mb() -> dict:
-    """Peak memory one upload adds: the largest accepted image (4096x4096 RGBA PNG), decoded in a fresh process."""
-    side = 4096
-    rgba = np.zeros((side, side, 4), np.uint8)
-    rgba[..., 0] = np.arange(side)[None, :] // 256 * 16
-    rgba[..., 3] = 255
-    rgba[: side // 2, :, 3] = 128
-    with tempfile.TemporaryDirectory() as folder:
-        path = f"{folder}/upload.png"
-        Image.fromarray(rgba, "RGBA").save(path, "PNG")
-        grew = subprocess.run([sys.executable, "-c", UPLOAD_DECODE, path], check=True, capture_output=True, text=True)
-    return {"image": "4096x4096 RGBA PNG", "peak_rss_growth_mb": round(float(grew.stdout), 1)}
+    """Peak memory one upload adds, for the largest accepted PNG (2048x2048 RGBA) and JPEG (4096x4096 RGB),
+    each decoded in a fresh process."""
+    peaks = {}
+    for side, mode, kind in ((MAX_UPLOAD_SIDE["PNG"], "RGBA", "PNG"), (MAX_UPLOAD_SIDE["JPEG"], "RGB", "JPEG")):
+        pixels = np.zeros((side, side, len(mode)), np.uint8)
+        pixels[..., 0] = np.arange(side)[None, :] * 255 // side
+        pixels[..., -1] = 255
+        with tempfile.TemporaryDirectory() as folder:
+            path = f"{folder}/upload"
+            Image.fromarray(pixels, mode).save(path, kind, quality=95)
+            grew = subprocess.run(
+                [sys.executable, "-c", UPLOAD_DECODE, path], check=True, capture_output=True, text=True
+            )
+        peaks[f"{side}x{side} {mode} {kind}"] = round(float(grew.stdout), 1)
+    return {"peak_rss_growth_mb": peaks}
 
 
 def run() -> dict:
     torch.set_num_threads(1)
     ut_default = time_to_dice("utransformer")
     unet_default = time_to_dice("unet", max_steps=ut_default["steps"])
-    ut_small_key = time_to_dice("utransformer", key_size=4)
-    ut_absent_key = time_to_dice("utransformer", key_dim=0.0)
+    ut_mhsa_only = time_to_dice("utransformer", cross_attention=False)
     inference = inference_ms()
     return {
         "threads": torch.get_num_threads(),
         "utransformer_time_to_dice_0_9": ut_default,
         "unet_same_budget": unet_default,
-        "utransformer_small_key_4px": ut_small_key,
-        "utransformer_dim_key_invisible": ut_absent_key,
+        "utransformer_mhsa_only": ut_mhsa_only,
         "utransformer_vs_unet_cpu_seconds_per_step": round(
             ut_default["cpu_seconds_per_step"] / unet_default["cpu_seconds_per_step"], 2
         ),
         "inference_with_attention_64x64": inference,
+        "architectures_ms_64x64": architecture_costs(),
         "pretrained_dice_200_validation_slices": pretrained_dice(),
         "unet_depth2_rf_radius_px": RF_RADIUS,
         "upload_decode": upload_peak_mb(),

@@ -11,7 +11,19 @@ from viz.style import SEQUENTIAL, finish
 OUTCOME_COLOURS = {"correct": "#1b9e77", "false positive": "#d62728", "miss": "#1f77b4"}
 # Attention over the image: transparent where the weight is low (the image shows), opaque yellow where it is high.
 ATTENTION_OVERLAY = [[0.0, "rgba(255,140,0,0)"], [0.25, "rgba(255,140,0,0.15)"], [1.0, "rgba(255,255,0,0.95)"]]
-MODEL_COLOURS = {"U-Net": "#7f7f7f", "Attention U-Net": "#e6a000", "U-Transformer": "#6a3d9a"}
+MODEL_COLOURS = {
+    "U-Net": "#7f7f7f",
+    "Attention U-Net": "#e6a000",
+    "U-Transformer": "#6a3d9a",
+    "U-Transformer (MHSA only)": "#cab2d6",
+    "TransUNet": "#1f78b4",
+    "SETR-PUP": "#33a02c",
+    "SETR-MLA": "#b2df8a",
+    "SETR-naive": "#b15928",
+    "Swin-UNet": "#e31a1c",
+    "GLAM-Swin-UNet": "#fb9a99",
+}
+CLASS_COLOURS = ("#1b9e77", "#7570b3", "#e7298a", "#66a61e")  # foreground classes 1, 2, ... of a ground truth
 
 
 def _gray(image: np.ndarray) -> go.Heatmap:
@@ -19,11 +31,12 @@ def _gray(image: np.ndarray) -> go.Heatmap:
 
 
 def outcome_map(prediction: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Per pixel: 0 correct foreground, 1 false positive, 2 miss, NaN background (drawn transparent)."""
+    """Per pixel: 0 correct foreground, 1 false positive (foreground predicted, another class true), 2 miss
+    (background predicted on foreground), NaN background (drawn transparent). Class 0 is the background."""
     outcome = np.full(truth.shape, np.nan)
-    outcome[(prediction == 1) & (truth == 1)] = 0
-    outcome[(prediction == 1) & (truth == 0)] = 1
-    outcome[(prediction == 0) & (truth == 1)] = 2
+    outcome[(prediction > 0) & (prediction == truth)] = 0
+    outcome[(prediction > 0) & (prediction != truth)] = 1
+    outcome[(prediction == 0) & (truth > 0)] = 2
     return outcome
 
 
@@ -278,3 +291,141 @@ def dice_bars(scores: dict[str, float], title: str, local_optimum: float | None 
         )
     fig.update_yaxes(range=[0, 1.15])
     return finish(fig, title, "model", "Dice on the validation set", height=360)
+
+
+def _class_layer(truth: np.ndarray, opacity: float) -> go.Heatmap:
+    """The ground truth's foreground classes 1, 2, ... in :data:`CLASS_COLOURS`; the background transparent."""
+    n = max(int(truth.max()), 1)
+    scale = []
+    for c in range(n):
+        colour = CLASS_COLOURS[c % len(CLASS_COLOURS)]
+        scale += [[c / n, colour], [(c + 1) / n, colour]]
+    z = np.where(truth > 0, truth - 0.5, np.nan)  # class c drawn in the band (c - 1, c)
+    return go.Heatmap(z=z, zmin=0, zmax=n, colorscale=scale, showscale=False, opacity=opacity, hoverinfo="skip")
+
+
+def _attention_layer(attention: np.ndarray, show_scale: bool, zmax: float, colorbar: dict) -> go.Heatmap:
+    return go.Heatmap(
+        z=attention,
+        zmin=0,
+        zmax=zmax,
+        colorscale=ATTENTION_OVERLAY,
+        showscale=show_scale,
+        colorbar={"title": {"text": "attention<br>weight"}, **colorbar},
+        hovertemplate="row %{y}, col %{x}: %{z:.4f}<extra></extra>",
+    )
+
+
+NO_ATTENTION = "no attention:<br>convolutions<br>only"
+ONE_ROW_MODELS = 3  # up to this many models the panels form the slide's one row; more: one column per model
+PLOT_WIDTH = 1000  # px: about what a stretched chart leaves for its panels on a laptop or a 1280 px projector
+
+
+def _blank_panel(fig: go.Figure, size: tuple[int, int], row: int, col: int) -> None:
+    """A light, framed, empty panel saying that this model has no attention map to draw."""
+    fig.add_shape(
+        type="rect",
+        x0=-0.5,
+        x1=size[1] - 0.5,
+        y0=-0.5,
+        y1=size[0] - 0.5,
+        fillcolor="#f0f2f6",
+        line={"color": "#a3a8b8", "dash": "dot"},
+        row=row,
+        col=col,
+    )
+    fig.add_annotation(
+        text=NO_ATTENTION,
+        showarrow=False,
+        font={"color": "#31333f"},
+        x=size[1] / 2,
+        y=size[0] / 2,
+        row=row,
+        col=col,
+    )
+
+
+def _stacked(label: str) -> str:
+    """A model label on two lines where it has a parenthesis (narrow panels would make titles collide)."""
+    return label.replace(" (", "<br>(")
+
+
+def side_by_side(
+    image: np.ndarray,
+    truth: np.ndarray,
+    models: dict[str, tuple[np.ndarray, np.ndarray | None]],
+    pixel: tuple[int, int],
+    opacity: float = 0.55,
+    title: str = "Ground truth, each model's attention and prediction on the same image",
+) -> go.Figure:
+    """The lecture's panels for several architectures: the ground truth, each model's attention of the picked
+    ``pixel`` (head mean, upsampled, all on one colour scale; a blank, labelled panel where the model has none), then
+    each model's prediction coloured by outcome. ``models``: {label: (prediction (H, W), attention (H, W) or None)}.
+
+    Up to :data:`ONE_ROW_MODELS` models everything is one row, as on the slide (ground truth | attention | U-Net |
+    U-Transformer); with more, one column per model, attention above prediction, the image beside the predictions."""
+    names = list(models)
+    n = len(names)
+    one_row = n <= ONE_ROW_MODELS
+    rows, cols = (1, 1 + 2 * n) if one_row else (2, 1 + n)
+    attention_at = [(1, 2 + i) for i in range(n)]
+    prediction_at = [(1, 2 + n + i) if one_row else (2, 2 + i) for i in range(n)]
+    titles = {(1, 1): "Ground truth"}
+    for name, at, pred_at in zip(names, attention_at, prediction_at, strict=True):
+        titles[at] = f"{_stacked(name)}<br>attention"
+        titles[pred_at] = f"{_stacked(name)}<br>prediction" if one_row else "prediction"
+    if not one_row:
+        titles[2, 1] = "Image"
+    lines = max(t.count("<br>") + 1 for t in titles.values())
+    top, bottom = 48 + 30 * lines, 60  # room for the figure title and the titles at presenter font sizes
+    panel = min(PLOT_WIDTH / cols, 300)
+    gap = 0 if one_row else 0.2  # of the plot's height: the second row's one-line titles, also at presenter size
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=[titles.get((r, c), "") for r in range(1, rows + 1) for c in range(1, cols + 1)],
+        horizontal_spacing=0.012,
+        vertical_spacing=gap,
+    )
+    fig.add_trace(_gray(image), row=1, col=1)
+    fig.add_trace(_class_layer(truth, opacity), row=1, col=1)
+    maps = [attention for _, attention in models.values() if attention is not None]
+    zmax = float(max((m.max() for m in maps), default=1.0)) or 1.0  # one colour scale for every model's attention
+    colorbar = {"len": 1.0} if one_row else {"len": 0.5, "y": 1.0, "yanchor": "top"}
+    drawn = [(1, 1)]
+    if not one_row:
+        fig.add_trace(_gray(image), row=2, col=1)
+        drawn.append((2, 1))
+    first_attention = True
+    for (prediction, attention), at, pred_at in zip(models.values(), attention_at, prediction_at, strict=True):
+        if attention is None:
+            _blank_panel(fig, image.shape, *at)
+        else:
+            fig.add_trace(_gray(image), row=at[0], col=at[1])
+            fig.add_trace(_attention_layer(attention, first_attention, zmax, colorbar), row=at[0], col=at[1])
+            first_attention = False
+            drawn.append(at)
+        fig.add_trace(_gray(image), row=pred_at[0], col=pred_at[1])
+        fig.add_trace(_outcome_layer(outcome_map(prediction, truth), opacity), row=pred_at[0], col=pred_at[1])
+        drawn.append(pred_at)
+    for row, col in drawn:
+        fig.add_trace(_pixel_marker(pixel), row=row, col=col)
+    for row in range(1, rows + 1):
+        for col in range(1, cols + 1):
+            axis = (row - 1) * cols + col
+            fig.update_xaxes(range=[-0.5, image.shape[1] - 0.5], visible=False, row=row, col=col)
+            fig.update_yaxes(
+                range=[image.shape[0] - 0.5, -0.5],
+                visible=False,
+                scaleanchor=f"x{axis if axis > 1 else ''}",
+                row=row,
+                col=col,
+            )
+    _legend(fig)
+    finish(fig, title, height=round(top + bottom + rows * panel / (1 - gap)))
+    fig.update_layout(
+        title={"y": 1.0, "yref": "container", "yanchor": "top", "pad": {"t": 8}},
+        margin={"l": 30, "r": 20, "t": top, "b": bottom},
+        legend={"orientation": "h", "y": -0.02, "yanchor": "top", "x": 0.5, "xanchor": "center"},
+    )
+    return fig

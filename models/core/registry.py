@@ -96,10 +96,15 @@ LABS: tuple[Lab, ...] = (
     ),
     Lab(
         key="segmentation",
-        title="Segmentation: U-Net vs U-Transformer",
+        title="Segmentation: U-Net, U-Transformer, TransUNet, SETR, Swin-UNet",
         icon=":material/biotech:",
-        lecture=("Transformer in medical image segmentation", "U-Transformer"),
-        summary="The slide's four panels, bottleneck attention per pixel, receptive fields, accuracy vs distance.",
+        lecture=(
+            "Transformer in medical image segmentation",
+            "U-Transformer",
+            "Hybrid conv / transformers architectures",
+        ),
+        summary="Seven architectures side by side on the same images: attention per pixel, receptive fields, accuracy "
+        "vs distance, cost, and real brain MRI slices.",
         checkpoints=True,
     ),
     Lab(
@@ -168,7 +173,6 @@ LECTURE_OUTLINE: tuple[Section, ...] = (
     Section(
         "II. c) Hybrid transformers for segmentation",
         ("Hybrid conv / transformers architectures",),
-        "TransUNet and SETR beside U-Net and U-Transformer on the same images",
     ),
     Section(
         "II. c) Full transformers and 3D images: attention at high resolution",

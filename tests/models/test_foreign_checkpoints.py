@@ -36,7 +36,7 @@ SHIPPED = {
     "positional": "positional_offset_copy_learned.pt",
     "attention": "attention_reverse.pt",
     "vit": "vit_digits.pt",
-    "segmentation": "segmentation_key_unet.pt",
+    "segmentation": "segmentation_striped_unet.pt",
     "highres": "highres_glam.pt",
 }
 PAIRS = [(lab, other) for lab in LOADERS for other in SHIPPED if other != lab]

@@ -10,6 +10,7 @@ from viz.segmentation import (
     head_attention,
     outcome_map,
     receptive_field_figure,
+    side_by_side,
 )
 
 SAMPLE = generate_sample(SegmentationTask(), 0, 0)
@@ -96,3 +97,39 @@ def test_dice_bars_with_local_optimum_line():
     fig = dice_bars({"U-Net": 0.66, "U-Transformer": 0.98}, "dice")
     assert list(fig.data[0].y) == [0.66, 0.98]
     assert fig.layout.shapes[0].y0 == 2 / 3
+
+
+def _titles(fig: go.Figure) -> list[str]:
+    return [a.text for a in fig.layout.annotations if a.yref == "paper"]
+
+
+def test_side_by_side_is_the_slides_one_row_with_a_blank_panel_for_a_model_without_attention():
+    attention = np.random.default_rng(2).random((64, 64))
+    models = {"U-Net": (SAMPLE.mask, None), "U-Transformer (MHSA only)": (SAMPLE.mask, attention)}
+    fig = side_by_side(SAMPLE.image, SAMPLE.mask, models, (10, 20))
+    assert _titles(fig) == [
+        "Ground truth",
+        "U-Net<br>attention",
+        "U-Transformer<br>(MHSA only)<br>attention",
+        "U-Net<br>prediction",
+        "U-Transformer<br>(MHSA only)<br>prediction",
+    ]
+    domains = {fig.layout[f"yaxis{i if i > 1 else ''}"].domain for i in range(1, 6)}
+    assert domains == {(0.0, 1.0)}, "one row: no title sits over another panel"
+    assert fig.layout.margin.t >= 50 + 28 * 3, "three-line titles fit under the figure title"
+    blank = [a for a in fig.layout.annotations if a.xref == "x2"]
+    assert len(blank) == 1 and "no attention" in blank[0].text and blank[0].font.color == "#31333f"
+    assert [s.xref for s in fig.layout.shapes] == ["x2"]  # the blank panel's frame, no image under the note
+    assert not [t for t in fig.data if getattr(t, "xaxis", None) == "x2"]
+    scale = [h for h in _heatmaps(fig) if h.showscale]
+    assert len(scale) == 1 and "attention" in scale[0].colorbar.title.text
+
+
+def test_side_by_side_puts_many_models_in_columns_with_predictions_below():
+    models = {name: (SAMPLE.mask, None) for name in ("U-Net", "TransUNet", "SETR-PUP", "Swin-UNet")}
+    fig = side_by_side(SAMPLE.image, SAMPLE.mask, models, (10, 20))
+    titles = _titles(fig)
+    assert titles[:5] == ["Ground truth", *[f"{n}<br>attention" for n in models]]
+    assert titles[5:] == ["Image", *["prediction"] * 4]
+    top, bottom = fig.layout.yaxis.domain, fig.layout.yaxis6.domain
+    assert bottom[1] < top[0] - 0.15, "the second row's titles have room between the rows"

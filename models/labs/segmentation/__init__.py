@@ -1,2 +1,3 @@
-"""The segmentation lab: U-Net vs Attention U-Net vs U-Transformer on CT-like slices where only distant
-evidence decides, the slide's four panels, attention per pixel, receptive fields, trained live."""
+"""The segmentation lab: U-Net, Attention U-Net, U-Transformer, TransUNet, SETR, Swin-UNet and GLAM-Swin-UNet on the
+same images (a striped key only distant evidence decides, a local control, real brain MRI slices): the lecture's
+panels, attention per pixel, receptive fields, scores and cost, trained live."""

@@ -121,7 +121,10 @@ class AttentionUNet(UNet):
 
 
 class UTransformer(UNet):
-    """U-Transformer (Petit et al. 2021): MHSA on the bottleneck, MHCA gates on the coarse skips."""
+    """U-Transformer (Petit et al. 2021): MHSA on the bottleneck, MHCA gates on the coarse skips.
+
+    ``cross_attention=False`` is the ablation "MHSA only": plain skips, so the bottleneck's self-attention is the
+    only path with global reach (and the only place the model can read distant evidence)."""
 
     architecture = "utransformer"
 
@@ -133,14 +136,16 @@ class UTransformer(UNet):
         base_channels: int = 16,
         n_heads: int = 4,
         pe_scale: float = 1.0,
+        cross_attention: bool = True,
     ):
         super().__init__(in_channels, num_classes, depth, base_channels)
         if n_heads not in (1, 2, 4, 8):
             raise ValueError(f"heads must be 1, 2, 4 or 8, got {n_heads}")
-        self.config.update(n_heads=n_heads, pe_scale=pe_scale)
+        self.config.update(n_heads=n_heads, pe_scale=pe_scale, cross_attention=cross_attention)
         self.mhsa = BottleneckSelfAttention(self.widths[-1], n_heads, pe_scale)
+        levels = range(1, depth) if cross_attention else ()
         self.mhca = nn.ModuleDict(
-            {str(k): SkipCrossAttention(self.widths[k + 1], self.widths[k], min(n_heads, 2)) for k in range(1, depth)}
+            {str(k): SkipCrossAttention(self.widths[k + 1], self.widths[k], min(n_heads, 2)) for k in levels}
         )
 
     def check_input(self, x: torch.Tensor) -> None:

@@ -6,61 +6,71 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from models.blocks.unet import DEPTHS, UNet
 from models.core.engine import StepContext, StepOutput, TrainConfig, Trainer
-from models.data.ct_slices import SegmentationBatches, SegmentationTask
-from models.labs.segmentation.models import ARCHITECTURES, build_model
+from models.labs.segmentation.architectures import build
+from models.labs.segmentation.tasks import LabTask
 
 
 @dataclass(frozen=True)
 class SegmentationRun:
-    """One run: the task, the architecture and its depth, the batch size and the training settings."""
+    """One run: the task, the architecture with its depth (U-Net family), decoder (SETR) or MHCA skips
+    (U-Transformer), the batch size and the training settings. A combination that cannot work is refused when the
+    run is made, with the reason."""
 
-    task: SegmentationTask = SegmentationTask()
+    task: LabTask = LabTask()
     architecture: str = "utransformer"
     depth: int = 2
     batch_size: int = 16
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(steps=250, lr=2e-3, optimizer="adamw", weight_decay=1e-4, clip_norm=1.0)
     )
+    decoder: str = "pup"
+    cross_attention: bool = True
 
     def __post_init__(self):
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
-        if self.depth not in DEPTHS:
-            raise ValueError(f"depth must be one of {DEPTHS}, got {self.depth}")
-        build_model(self.architecture, depth=self.depth).check_input(torch.zeros(1, 1, self.task.size, self.task.size))
+        self.build()
+        self.task.batches(self.batch_size)
+
+    def build(self) -> nn.Module:
+        """A fresh model of the run (the current torch seed)."""
+        task = self.task
+        return build(self.architecture, task.size, task.num_classes, self.depth, self.decoder, self.cross_attention)
 
 
 def soft_dice_loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """1 - soft Dice of the foreground probability, per image, averaged: 1 - 2|P.M| / (|P| + |M|)."""
-    p = torch.softmax(logits, dim=1)[:, 1]  # (B, H, W)
-    m = masks.float()
-    inter = (p * m).flatten(1).sum(1)
-    total = p.flatten(1).sum(1) + m.flatten(1).sum(1)
+    """1 - soft Dice per foreground class c, per image, averaged: 1 - 2|P_c.M_c| / (|P_c| + |M_c|) (smoothed by 1).
+    logits (B, C, H, W), masks (B, H, W)."""
+    p = torch.softmax(logits, dim=1)[:, 1:].flatten(2)  # (B, C-1, H*W)
+    m = F.one_hot(masks, logits.shape[1]).movedim(-1, 1)[:, 1:].flatten(2).float()  # (B, C-1, H*W)
+    inter = (p * m).sum(2)
+    total = p.sum(2) + m.sum(2)
     return (1 - (2 * inter + 1) / (total + 1)).mean()
 
 
-def dice_per_image(pred: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Hard Dice 2|P & M| / (|P| + |M|) per image (1 when both are empty). pred, masks: (B, H, W)."""
-    p, m = pred.bool().flatten(1), masks.bool().flatten(1)
-    inter = (p & m).sum(1).float()
-    total = (p.sum(1) + m.sum(1)).float()
-    return torch.where(total > 0, 2 * inter / total.clamp(min=1), torch.ones_like(total))
+def dice_per_image(pred: torch.Tensor, masks: torch.Tensor, num_classes: int = 2) -> torch.Tensor:
+    """Hard Dice 2|P_c & M_c| / (|P_c| + |M_c|) per image, averaged over the foreground classes c = 1 .. C-1 (1 for a
+    class absent from both). pred, masks: (B, H, W) -> (B,)."""
+    scores = []
+    for c in range(1, num_classes):
+        p, m = (pred == c).flatten(1), (masks == c).flatten(1)
+        inter = (p & m).sum(1).float()
+        total = (p.sum(1) + m.sum(1)).float()
+        scores.append(torch.where(total > 0, 2 * inter / total.clamp(min=1), torch.ones_like(total)))
+    return torch.stack(scores).mean(0)
 
 
-def segmentation_step(model: UNet, batch: tuple[torch.Tensor, torch.Tensor], context: StepContext) -> StepOutput:
+def segmentation_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], context: StepContext) -> StepOutput:
     """Cross-entropy + soft Dice loss; reports the batch's mean hard Dice."""
     images, masks = batch
-    logits = model(images)
+    logits = model(images)  # (B, C, H, W)
     loss = F.cross_entropy(logits, masks) + soft_dice_loss(logits, masks)
-    dice = dice_per_image(logits.argmax(1), masks).mean()
+    dice = dice_per_image(logits.argmax(1), masks, logits.shape[1]).mean()
     return StepOutput(loss=loss, metrics={"dice": dice.detach()})
 
 
 def build_trainer(run: SegmentationRun, device: torch.device | str | None = None) -> Trainer:
-    """A fresh model of ``run`` (seeded), trained on fresh slices every step."""
+    """A fresh model of ``run`` (seeded), trained on fresh images every step."""
     torch.manual_seed(run.train.seed)
-    model = build_model(run.architecture, depth=run.depth)
-    return Trainer(model, segmentation_step, SegmentationBatches(run.task, run.batch_size), run.train, device)
+    return Trainer(run.build(), segmentation_step, run.task.batches(run.batch_size), run.train, device)

@@ -6,11 +6,19 @@ import pytest
 import torch
 
 from models.blocks.unet import UNet, UNetTrace, _decoder_interval
-from models.data.ct_slices import SegmentationTask, generate_sample
-from models.labs.segmentation.analysis import analyse, effective_receptive_field, evaluate, gate_maps, pixel_attention
+from models.labs.segmentation.analysis import (
+    analyse,
+    cost,
+    effective_receptive_field,
+    evaluate,
+    gate_maps,
+    key_attention,
+    pixel_attention,
+)
 from models.labs.segmentation.models import UTransformer
+from models.labs.segmentation.tasks import LabTask
 
-IMAGE = generate_sample(SegmentationTask(), 0, 0).image
+IMAGE = LabTask().sample(0, seed=0).image
 
 
 def test_analyse_returns_probability_prediction_and_trace():
@@ -33,7 +41,7 @@ def test_pixel_attention_reads_the_row_of_the_pixels_bottleneck_cell():
     assert maps[1][:16, :16].mean() > maps[1][16:, 16:].mean()
     with pytest.raises(ValueError, match="outside"):
         pixel_attention(trace, 64, 0, (64, 64))
-    with pytest.raises(ValueError, match="no bottleneck attention"):
+    with pytest.raises(ValueError, match="no attention"):
         pixel_attention(UNetTrace(), 0, 0, (64, 64))
 
 
@@ -61,7 +69,48 @@ def test_effective_receptive_field_is_the_autograd_gradient_inside_the_theoretic
 
 def test_evaluate_scores_dice_and_each_object_and_leaves_the_model_in_its_mode():
     model = UNet(base_channels=4).train()
-    result = evaluate(model, SegmentationTask(size=32), n_images=3)
+    result = evaluate(model, LabTask(size=32), n_images=3)
     assert model.training
     assert result.dice_per_image.shape == (3,) and 0 <= result.dice <= 1
     assert result.distances.shape == result.correct.shape == (12,)  # four blobs per image
+
+
+def test_evaluate_on_mri_scores_three_classes_and_has_no_objects():
+    result = evaluate(UNet(num_classes=3, base_channels=4), LabTask("mri", 32), n_images=100)
+    assert result.dice_per_image.shape == (LabTask("mri", 32).n_validation,)  # at most the held-out slices
+    assert result.distances.size == 0
+
+
+class _FixedAttention(torch.nn.Module):
+    """A stand-in model whose trace carries a given attention over a 4x4 grid."""
+
+    def __init__(self, A):
+        super().__init__()
+        self.A, self.weight = A, torch.nn.Parameter(torch.zeros(1))
+
+    def trace(self, x):
+        return UNetTrace(
+            output=None, bottleneck_attention=self.A.expand(x.shape[0], -1, -1, -1), bottleneck_shape=(4, 4)
+        )
+
+
+def test_key_attention_against_a_hand_count():
+    """Image 0 at 32 px has its 4x4 key inside the 8x8 bottom-right cell (a quarter of it): a head that puts all
+    weight there from every query has 0.25 / (0.25 / 16) = 16x uniform; a uniform head has 1x."""
+    task = LabTask("striped", 32)
+    assert task.sample(0).key_box == (27, 27, 31, 31)
+    A = torch.zeros(1, 2, 16, 16)  # (1, heads, N, N) over a 4x4 grid
+    A[0, 0, :, 15] = 1.0
+    A[0, 1] = 1 / 16
+    result = key_attention(_FixedAttention(A), task, n_images=1)
+    np.testing.assert_allclose(result.per_head, [16.0, 1.0], rtol=1e-5)
+    assert result.head_mean == pytest.approx(8.5) and result.best_head == pytest.approx(16.0)
+    with pytest.raises(ValueError, match="long-range"):
+        key_attention(_FixedAttention(A), LabTask("local", 32))
+
+
+def test_cost_times_a_step_and_an_inference_and_counts_parameters():
+    model = UNet(base_channels=4)
+    spent = cost(model, LabTask(size=32), batch_size=2, repeats=1)
+    assert spent.step_ms > 0 and spent.inference_ms > 0
+    assert spent.parameters == sum(p.numel() for p in model.parameters())

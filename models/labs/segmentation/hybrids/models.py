@@ -11,9 +11,9 @@ import dataclasses
 
 from torch import nn
 
-from models.labs.segarch.setr import SETR, SETRConfig
-from models.labs.segarch.swin_unet import SwinUNet, SwinUNetConfig
-from models.labs.segarch.transunet import TransUNet, TransUNetConfig
+from models.labs.segmentation.hybrids.setr import SETR, SETRConfig
+from models.labs.segmentation.hybrids.swin_unet import SwinUNet, SwinUNetConfig
+from models.labs.segmentation.hybrids.transunet import TransUNet, TransUNetConfig
 
 ARCHITECTURES = ("transunet", "setr", "swin_unet", "glam_swin_unet")
 LABELS = {

@@ -7,11 +7,11 @@ import torch
 
 from models.blocks.attention import MultiHeadAttention
 from models.blocks.windows import WindowAttention
-from models.labs.segarch.common import parameter_count, window_attention_on_grid
-from models.labs.segarch.models import ARCHITECTURES, build_model
-from models.labs.segarch.setr import DECODERS, SETR
-from models.labs.segarch.swin_unet import SwinUNet
-from models.labs.segarch.transunet import TransUNet
+from models.labs.segmentation.hybrids.common import parameter_count, window_attention_on_grid
+from models.labs.segmentation.hybrids.models import ARCHITECTURES, build_model
+from models.labs.segmentation.hybrids.setr import DECODERS, SETR
+from models.labs.segmentation.hybrids.swin_unet import SwinUNet
+from models.labs.segmentation.hybrids.transunet import TransUNet
 
 
 @pytest.mark.parametrize(
@@ -138,7 +138,7 @@ def test_window_attention_on_a_grid_it_does_not_fit_is_refused():
 
 
 def test_the_token_limit_is_the_u_transformers():
-    from models.labs.segarch.common import MAX_TOKENS
+    from models.labs.segmentation.hybrids.common import MAX_TOKENS
     from models.labs.segmentation.models import MAX_ATTENTION_TOKENS
 
     assert MAX_TOKENS == MAX_ATTENTION_TOKENS

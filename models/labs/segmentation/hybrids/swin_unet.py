@@ -28,7 +28,7 @@ from models.blocks.global_tokens import Glam, GlamBlockTrace, GlamTrace, check_g
 from models.blocks.patches import PatchEmbedding
 from models.blocks.transformer import LayerNorm
 from models.blocks.windows import PatchMerging, SwinStage, SwinStageTrace, WindowAttentionTrace, check_window
-from models.labs.segarch.common import check_common, check_images, check_int, window_attention_on_grid
+from models.labs.segmentation.hybrids.common import check_common, check_images, check_int, window_attention_on_grid
 
 PATCH_SIZES = (2, 4, 8)
 MAX_MERGES = 3

@@ -24,7 +24,7 @@ from torch import nn
 from models.blocks.positional import LearnedPositionalEmbedding
 from models.blocks.transformer import EncoderTrace, TransformerEncoder
 from models.blocks.unet import DoubleConv
-from models.labs.segarch.common import (
+from models.labs.segmentation.hybrids.common import (
     MAX_LAYERS,
     ConvBNReLU,
     ViTBottleneckTrace,

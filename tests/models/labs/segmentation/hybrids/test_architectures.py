@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from models.core.device import default_device
-from models.labs.segarch.common import IMAGE_SIZES, PAGE_SIZES, parameter_count
-from models.labs.segarch.models import (
+from models.labs.segmentation.analysis import pixel_attention
+from models.labs.segmentation.hybrids.common import IMAGE_SIZES, PAGE_SIZES, parameter_count
+from models.labs.segmentation.hybrids.models import (
     ARCHITECTURES,
     LABELS,
     build_model,
@@ -18,8 +19,7 @@ from models.labs.segarch.models import (
     model_from_settings,
     model_settings,
 )
-from models.labs.segarch.setr import DECODERS
-from models.labs.segmentation.analysis import pixel_attention
+from models.labs.segmentation.hybrids.setr import DECODERS
 from models.labs.segmentation.models import build_model as build_unet
 
 VARIANTS = [("transunet", {}), *[("setr", {"decoder": d}) for d in DECODERS], ("swin_unet", {}), ("glam_swin_unet", {})]

@@ -29,7 +29,7 @@ from torch import nn
 from models.blocks.patches import PatchEmbedding
 from models.blocks.positional import LearnedPositionalEmbedding
 from models.blocks.transformer import EncoderTrace, LayerNorm, TransformerEncoder
-from models.labs.segarch.common import (
+from models.labs.segmentation.hybrids.common import (
     MAX_LAYERS,
     ConvBNReLU,
     ViTBottleneckTrace,
