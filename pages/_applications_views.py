@@ -44,8 +44,9 @@ def _default_model(run, name: str) -> tuple:
     if has_pretrained(run, name):
         try:
             checkpoint = _ui.cached_checkpoint(checkpoint_path(_ui.ASSETS, experiment, name).name)
-            model = model_from_checkpoint(experiment, checkpoint, f"pretrained {experiment}/{name}")
-            meta = checkpoint.meta
+            label = f"pretrained {experiment}/{name}"
+            model = model_from_checkpoint(experiment, checkpoint, label)
+            meta = checkpoint.record(label, "steps", "seconds", "scores", "curves")
             source = f"pretrained ({meta['steps']} steps, {meta['seconds']:.0f} s of training on CPU)"
             return model.to(_ui.device()), source, meta["scores"], meta["curves"]
         except CheckpointError as error:

@@ -119,7 +119,6 @@ class Controls:
             if key not in st.query_params:
                 st.session_state.setdefault(key, self.defaults[key])
 
-
     def _name_links_to_labels(self) -> None:
         """A link may name a selection by its option (``?rnn_cell=gru``) where the widget writes its label
         (``GRU``); Streamlit would drop the name from the address bar, so reload the page with the label."""

@@ -74,7 +74,8 @@ def shipped(task: str) -> dict[str, str]:
 
 
 def checkpoint_meta(task: str, label: str) -> dict:
-    return _ui.cached_checkpoint(checkpoint_path(_ui.ASSETS, pretrained_names(task)[label]).name).meta
+    checkpoint = _ui.cached_checkpoint(checkpoint_path(_ui.ASSETS, pretrained_names(task)[label]).name)
+    return checkpoint.record(f"pretrained {label}", "parameters", "steps", "validation_dice")
 
 
 @st.cache_data(show_spinner="Scoring the pretrained models on the validation set...")

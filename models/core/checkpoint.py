@@ -23,6 +23,20 @@ class Checkpoint:
     config: dict[str, Any]
     state_dict: dict[str, torch.Tensor]
     meta: dict[str, Any]
+    path: Path | None = None  # the file it was read from
+
+    def record(self, source: str | Path, *keys: str) -> dict[str, Any]:
+        """The ``meta`` record, which must hold ``keys`` (a file from another lab or experiment may not)."""
+        missing = [key for key in keys if key not in self.meta]
+        if missing:
+            raise CheckpointError(f"{self.named(source)}: not a checkpoint of this model (its record lacks {missing})")
+        return self.meta
+
+    def named(self, source: str | Path) -> str:
+        """``source`` (what the page calls it) with the file's name, for messages."""
+        return (
+            f"{self.path.name} ({source})" if self.path is not None and str(source) != str(self.path) else str(source)
+        )
 
 
 def save_checkpoint(
@@ -55,7 +69,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     missing = [name for name in ("config", "state_dict") if not isinstance(payload.get(name), dict)]
     if missing:
         raise CheckpointError(f"{path}: a SeqLab checkpoint without a valid {' and '.join(missing)}")
-    return Checkpoint(config=payload["config"], state_dict=payload["state_dict"], meta=payload.get("meta", {}))
+    return Checkpoint(payload["config"], payload["state_dict"], payload.get("meta", {}), path)
 
 
 def rebuild(checkpoint: Checkpoint, source: str | Path, build: Callable[[dict[str, Any]], nn.Module]) -> nn.Module:
@@ -65,7 +79,9 @@ def rebuild(checkpoint: Checkpoint, source: str | Path, build: Callable[[dict[st
         model = build(checkpoint.config)
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         problem = f"{type(error).__name__}: {error}"
-        raise CheckpointError(f"{source}: its settings do not describe this model ({problem})") from None
+        raise CheckpointError(
+            f"{checkpoint.named(source)}: its settings do not describe this model ({problem})"
+        ) from None
     return load_weights(model, checkpoint, source).eval()
 
 
@@ -87,6 +103,7 @@ def load_weights(model: nn.Module, checkpoint: Checkpoint, source: str | Path = 
     if mismatched:
         problems.append(f"shape mismatch {mismatched}")
     if problems:
-        raise CheckpointError(f"{source}: weights do not fit {type(model).__name__}: " + "; ".join(problems))
+        problem = "; ".join(problems)
+        raise CheckpointError(f"{checkpoint.named(source)}: weights do not fit {type(model).__name__}: {problem}")
     model.load_state_dict(checkpoint.state_dict)
     return model
