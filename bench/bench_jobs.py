@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import gc
 import statistics
+import sys
+import threading
 import time
 from dataclasses import replace
 
 import torch
 
-from models.core.jobs import JobPool
+from models.core.jobs import SWITCH_SECONDS, JobPool
 from models.labs.rnn.spec import ModelSpec, build_trainer, default_run
 
 STEPS = 300
@@ -63,6 +65,31 @@ def pool_throughput() -> dict:
         "goal_ratio_at_least": THROUGHPUT_GOAL,
         "met": ratio >= THROUGHPUT_GOAL,
     }
+
+
+def _busy_page(stop: threading.Event) -> None:
+    """A thread busy in Python, as a page drawing its figures is."""
+    total = 0
+    while not stop.is_set():
+        total += sum(i * i for i in range(10_000))
+
+
+def beside_a_busy_page() -> dict:
+    """Steps per second of a job while another thread is busy in Python, at Python's default GIL switch interval
+    and at the pool's: every torch op releases the GIL and waits for it again behind the busy thread."""
+    rates = {}
+    for interval in (0.005, SWITCH_SECONDS):
+        pool = JobPool(workers=1)
+        sys.setswitchinterval(interval)
+        stop = threading.Event()
+        thread = threading.Thread(target=_busy_page, args=(stop,), daemon=True)
+        thread.start()
+        rates[f"switch_{interval * 1000:g}_ms"] = round(statistics.median(_pool_rate(pool) for _ in range(3)), 1)
+        stop.set()
+        thread.join()
+        pool.close()
+    sys.setswitchinterval(SWITCH_SECONDS)
+    return {"steps_per_s_beside_a_busy_thread": rates}
 
 
 def threads_per_job() -> dict:
@@ -115,4 +142,9 @@ def abandoned_memory() -> dict:
 
 
 def run() -> dict:
-    return {"pool_throughput": pool_throughput(), "threads_per_job": threads_per_job(), "abandoned": abandoned_memory()}
+    return {
+        "pool_throughput": pool_throughput(),
+        "beside_a_busy_page": beside_a_busy_page(),
+        "threads_per_job": threads_per_job(),
+        "abandoned": abandoned_memory(),
+    }

@@ -28,7 +28,7 @@ from viz.style import presenter
 MARKDOWN_SYNTAX = re.compile(r"([\\`*_\[\]()#!|<>~$:.])")  # markup, and the : and . of autolinks
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.8  # progress redraws at least once a second; each redraw is Python the trainers wait behind
 
 PRESENTER_CSS = """
 <style>
