@@ -1,0 +1,242 @@
+"""Load harness: K real sessions (headless Chromium contexts) train the RNN lab's default run on ONE app server
+while one more session moves the d_model slider of the positional-encoding page and times each redraw.
+
+For each K: every session's time from "Train live" to the run's end, whether it finished, the queue message
+it saw (if any) and any exception the page showed; p50/p95 of the slider's redraw latency; the server's RSS
+idle (after one visit to each page), at its peak and after the sessions. Each K gets a fresh server, started
+as tests/e2e/conftest.py starts it, with OMP_NUM_THREADS=1. Not part of `make bench` (minutes per K):
+
+    python -m bench.load --k 1 4 8 16
+
+writes ``bench/results.json["load"]`` (all K of one invocation together). bench/replicas.py reuses the
+helpers here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+from bench.__main__ import RESULTS, machine
+from tests.e2e.conftest import CHROMIUM_ARGS, _free_port, _wait_until_healthy, chromium_path
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN = "Train live"  # the RNN lab's tab and button
+RUN_ANYWAY = "Run anyway"  # the cost guard holds a run it estimates too long until this is pressed
+ENDED = re.compile(r"Training (finished|stopped)[^\n]*")
+QUEUE = re.compile(r"[^\n]*\bqueue\b[^\n]*", re.IGNORECASE)
+POLL_SECONDS = 0.5
+SLIDER_PAUSE_SECONDS = 1.0  # between two slider moves: a student reads the chart
+PAGE_TIMEOUT_MS = 180_000
+
+
+@contextlib.contextmanager
+def app_servers(count: int) -> Iterator[list[tuple[str, subprocess.Popen]]]:
+    """``count`` app servers on free loopback ports, each with one torch thread and its own run store, as on
+    separate machines; yields their (url, process) once all are healthy and stops them afterwards. Their logs:
+    ``$TMPDIR/seqlab-<port>.log``."""
+    started: list[tuple[str, subprocess.Popen, Path]] = []
+    with tempfile.TemporaryDirectory(prefix="seqlab-runs-") as runs:
+        try:
+            for _ in range(count):
+                port = _free_port()
+                log_path = Path(tempfile.gettempdir()) / f"seqlab-{port}.log"
+                command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
+                command += ["--server.address", "127.0.0.1", "--server.headless", "true"]
+                command += ["--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
+                env = os.environ | {"OMP_NUM_THREADS": "1", "SEQLAB_RUNS_DIR": f"{runs}/{port}"}
+                with log_path.open("w") as log:
+                    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+                started.append((f"http://127.0.0.1:{port}", process, log_path))
+            for url, process, log_path in started:
+                _wait_until_healthy(url, process, log_path)
+            yield [(url, process) for url, process, _ in started]
+        finally:
+            for _, process, _ in started:
+                process.terminate()
+            for _, process, _ in started:
+                process.wait(timeout=30)
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """The process's resident memory now (VmRSS) and at its peak so far (VmHWM), in MB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return {name: round(int(fields[key].split()[0]) / 1024, 1) for name, key in (("rss", "VmRSS"), ("peak", "VmHWM"))}
+
+
+async def launch(playwright, executable: str | None) -> Browser:
+    """Headless Chromium as the e2e tests launch it (``executable``: see tests/e2e/conftest.chromium_path)."""
+    return await playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+
+
+async def wait_for_app(page: Page) -> None:
+    """Wait until the script has run to the end (as tests/e2e/conftest.wait_for_app does)."""
+    for state in ("data-test-connection-state='CONNECTED'", "data-test-script-state='notRunning'"):
+        await page.wait_for_selector(f"[data-testid='stApp'][{state}]", timeout=PAGE_TIMEOUT_MS)
+
+
+async def open_page(browser: Browser, url: str, init_script: str | None = None) -> tuple[BrowserContext, Page]:
+    """A new session (its own context, so its own cookies) with ``url`` loaded, after ``init_script`` if given."""
+    context = await browser.new_context(viewport={"width": 1400, "height": 1800})
+    context.set_default_timeout(PAGE_TIMEOUT_MS)  # a loaded 2-core server takes far longer than Playwright's 30 s
+    if init_script:
+        await context.add_init_script(init_script)
+    page = await context.new_page()
+    await page.goto(url, timeout=PAGE_TIMEOUT_MS)
+    await wait_for_app(page)
+    return context, page
+
+
+async def exception_shown(page: Page) -> str | None:
+    """The first exception box on the page, if any (a stack trace in front of the class)."""
+    boxes = page.get_by_test_id("stException")
+    return (await boxes.first.inner_text())[:300] if await boxes.count() else None
+
+
+async def train(page: Page, timeout_s: float) -> dict:
+    """Press the RNN lab's "Train live" and wait for the run to end: its time, whether it finished, the first
+    queue message the panel showed, whether the cost guard asked for a confirmation (given, as a student would)
+    and any exception on the page."""
+    await page.get_by_role("tab", name=TRAIN).click()
+    panel = page.get_by_role("tabpanel", name=TRAIN)
+    await panel.get_by_role("button", name=TRAIN).click()
+    run_anyway = panel.get_by_role("button", name=RUN_ANYWAY)
+    start, queue, confirmed = time.monotonic(), None, False
+    while True:
+        text = await panel.inner_text()
+        queue = queue or next(iter(QUEUE.findall(text)), None)
+        if not confirmed and await run_anyway.count():
+            await run_anyway.first.click()
+            confirmed = True
+        ended, exception = ENDED.search(text), await exception_shown(page)
+        if ended or exception or time.monotonic() - start > timeout_s:
+            break
+        await asyncio.sleep(POLL_SECONDS)
+    return {
+        "seconds": round(time.monotonic() - start, 1),
+        "finished": bool(ended and ended.group(1) == "finished"),
+        "status": ended.group(0) if ended else None,
+        "queue": queue,
+        "confirmed": confirmed,
+        "exception": exception,
+    }
+
+
+async def train_session(browser: Browser, url: str, query: str, timeout_s: float) -> dict:
+    """One student: open the RNN lab (with ``query``, e.g. "?rnn_steps=800"), train its run to the end."""
+    context = None
+    try:
+        context, page = await open_page(browser, f"{url}/rnn{query}")
+        return await train(page, timeout_s)
+    except Exception as error:  # a lost session is a result, not a crash of the harness
+        return {"finished": False, "error": f"{type(error).__name__}: {error}"[:300]}
+    finally:
+        if context is not None:
+            await context.close()
+
+
+async def move_slider(page: Page, value: int) -> float:
+    """Set the positional lab's d_model slider one step to ``value`` from the keyboard; seconds until the
+    encoding heatmap's title shows it."""
+    await page.get_by_role("slider", name=re.compile("d_model")).focus()
+    start = time.monotonic()
+    await page.keyboard.press("ArrowRight" if value > 128 else "ArrowLeft")
+    await page.locator("svg text", has_text=f"x d={value},").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+    return time.monotonic() - start
+
+
+async def slider_session(browser: Browser, url: str, stop: asyncio.Event) -> dict:
+    """One more student moves the d_model slider (128 <-> 130) until ``stop``; the redraw latencies."""
+    latencies, error, context = [], None, None
+    try:
+        context, page = await open_page(browser, f"{url}/positional")
+        while not stop.is_set():
+            latencies.append(await move_slider(page, 130 if len(latencies) % 2 == 0 else 128))
+            await asyncio.sleep(SLIDER_PAUSE_SECONDS)
+        error = await exception_shown(page)
+    except Exception as failure:
+        error = f"{type(failure).__name__}: {failure}"[:300]
+    finally:
+        if context is not None:
+            await context.close()
+    summary = {"moves": len(latencies), "error": error}
+    if latencies:
+        p50, p95 = np.percentile(latencies, [50, 95])
+        summary |= {"p50_s": round(float(p50), 2), "p95_s": round(float(p95), 2), "max_s": round(max(latencies), 2)}
+    return summary
+
+
+async def measure(executable: str | None, k: int, query: str, timeout_s: float) -> dict:
+    """K training sessions and the slider session against one fresh server."""
+    with app_servers(1) as [(url, server)]:
+        async with async_playwright() as playwright:
+            browser = await launch(playwright, executable)
+            for page in ("rnn", "positional"):  # warm up: imports, caches, pretrained checkpoints
+                context, _ = await open_page(browser, f"{url}/{page}")
+                await context.close()
+            idle = memory_mb(server.pid)["rss"]
+            stop = asyncio.Event()
+            slider = asyncio.create_task(slider_session(browser, url, stop))
+            sessions = await asyncio.gather(*(train_session(browser, url, query, timeout_s) for _ in range(k)))
+            stop.set()
+            slider_summary = await slider
+            await browser.close()
+        memory = memory_mb(server.pid)
+    seconds = [s["seconds"] for s in sessions if s.get("finished")]
+    return {
+        "sessions": sessions,
+        "all_finished": len(seconds) == k,
+        "no_exception": not any(s.get("exception") or s.get("error") for s in sessions) and not slider_summary["error"],
+        "queue_shown": sum(bool(s.get("queue")) for s in sessions),
+        "finish_seconds": {"min": min(seconds), "median": round(float(np.median(seconds)), 1), "max": max(seconds)}
+        if seconds
+        else None,
+        "slider_redraw": slider_summary,
+        "rss_mb": {"idle": idle, "peak": memory["peak"], "after": memory["rss"]},
+        "per_session_mb": round((memory["peak"] - idle) / k, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--k", type=int, nargs="+", default=[1, 4, 8, 16], help="numbers of training sessions")
+    parser.add_argument("--steps", type=int, help="training steps per run (default: the lab's default run)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds a session may take to train")
+    args = parser.parse_args(argv)
+    query = f"?rnn_steps={args.steps}" if args.steps else ""
+    executable = chromium_path()  # before the event loop: it asks Playwright's sync API
+    runs = {}
+    for k in args.k:
+        print(f"== K = {k}", file=sys.stderr, flush=True)
+        runs[str(k)] = asyncio.run(measure(executable, k, query, args.timeout))
+        print(json.dumps(runs[str(k)], indent=2), file=sys.stderr, flush=True)
+    section = {
+        "runs": runs,
+        "steps": args.steps or "the RNN lab's default",
+        "goal": "2 cores: p95 slider redraw under 1 s at K = 8, every session finished or queued with its position",
+        "note": "RSS in MB of the one server process; per_session_mb = (peak - idle) / K; times in s",
+        "machine": machine() | {"cores": os.cpu_count()},
+    }
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results["load"] = section
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(json.dumps(section, indent=2))
+    ok = all(run["all_finished"] and run["no_exception"] for run in runs.values())
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
