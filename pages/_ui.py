@@ -316,9 +316,10 @@ def _restore(run_id: str, key: str, make_trainer: Callable[[], Trainer | Trainer
 
 def _job_progress(job: Job) -> None:
     """Where the job stands: its place in the queue, a cost held for confirmation, or its progress."""
-    snapshot, position = job.snapshot, job_pool().position(job)
-    if position is not None:
-        wait = job_pool().estimated_wait(job)
+    pool = job_pool()
+    snapshot, position = job.snapshot, pool.position(job)
+    if position is not None and len(pool.running) >= pool.workers:  # else a worker is about to take it
+        wait = pool.estimated_wait(job)
         about = f", starts in about {wait:.0f} s" if wait is not None else ""
         st.info(
             f"Waiting for a free trainer: position {position} in the queue{about}.",
@@ -328,7 +329,7 @@ def _job_progress(job: Job) -> None:
         st.warning(
             f"This run would take about {job.estimate_seconds / 60:.1f} min on this server "
             f"({job.seconds_per_step * 1000:.0f} ms per step, {snapshot.config.steps - snapshot.step} steps left), "
-            f"over the limit of {job_pool().cost_limit_seconds / 60:.0f} min. Fewer steps, a shorter sequence or a "
+            f"over the limit of {pool.cost_limit_seconds / 60:.0f} min. Fewer steps, a shorter sequence or a "
             "smaller model make it faster.",
             icon=":material/timer:",
         )
