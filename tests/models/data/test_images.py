@@ -113,3 +113,12 @@ def test_a_png_is_limited_to_2048_px_a_side_and_a_jpeg_to_4096_which_decodes_at_
         else:
             with pytest.raises(ValueError, match="4096x4096 px; the limit for a PNG is 2048x2048 px"):
                 load_grayscale_image(buffer.getvalue())
+
+
+def test_the_largest_accepted_upload_adds_at_most_tens_of_mb():
+    """Peak RSS growth of decoding the largest accepted PNG (2048x2048 RGBA) and JPEG (4096x4096), each in a
+    fresh process (the same measurement as ``make bench``)."""
+    from bench.bench_segmentation import upload_peak_mb
+
+    peaks = upload_peak_mb()["peak_rss_growth_mb"]
+    assert len(peaks) == 2 and all(0 < peak <= 64 for peak in peaks.values()), peaks
