@@ -8,8 +8,8 @@ page draws can touch the weights being trained.
 A job ends when its trainer finishes, diverges or is stopped; ``Job.stop`` takes effect at once for every
 reader (the published snapshot says "stopped"), while the worker abandons the step in flight. A job that
 no reader has polled for ``grace_seconds`` (its tab was closed) is cancelled and forgotten, which frees
-its trainer. A run whose speed after its first step predicts more than ``cost_limit_seconds`` waits for
-``Job.confirm``. With a ``store`` (:class:`models.core.runs.RunStore`) runs are also written to disk when
+its trainer. A run whose speed over :data:`MEASURE_SECONDS` predicts more than ``cost_limit_seconds`` waits
+for ``Job.confirm``. With a ``store`` (:class:`models.core.runs.RunStore`) runs are also written to disk when
 they start, every ``save_seconds`` and when they end.
 
 Usage::
@@ -46,6 +46,7 @@ from models.core.engine import MetricHistory, TrainConfig, Trainer, TrainerGroup
 # Every torch op releases the GIL; with Python's default 5 ms switch interval each reacquire waits behind any
 # thread busy in Python (a page drawing its figures), and a small model trained 16x slower (bench_jobs).
 SWITCH_SECONDS = 0.0005
+MEASURE_SECONDS = 2.0  # a run's speed is judged against the cost limit after this much training
 ENDED = ("finished", "stopped", "diverged", "failed", "interrupted")
 
 
@@ -295,18 +296,21 @@ class JobPool:
 
     def _chunks(self, job: Job) -> None:
         trainer = job.trainer
+        measured = [0.0, 0]  # seconds and steps after the first chunk (its first step warms up)
         while trainer is not None and not trainer.done:
             started, first_step = time.perf_counter(), trainer.step
             trainer.run_for(self.chunk_seconds)
-            taken = trainer.step - first_step
+            taken, spent = trainer.step - first_step, time.perf_counter() - started
             with self._lock:
                 if job.state != "running":  # stopped or reaped while the chunk ran
                     return
-                if taken and (first_step or job.seconds_per_step is None):  # step 1 is slow: warm-up
-                    job.seconds_per_step = (time.perf_counter() - started) / taken
+                if first_step:
+                    measured = [measured[0] + spent, measured[1] + taken]
+                if measured[1] or taken:
+                    job.seconds_per_step = measured[0] / measured[1] if measured[1] else spent / taken
                 job.snapshot = snapshot(trainer)
                 due = time.monotonic() - job.saved > self.save_seconds
-                if first_step and self._over_budget(job):
+                if measured[0] >= MEASURE_SECONDS and self._over_budget(job):
                     self.running.remove(job)
                     job.state = "confirm"
                     return
