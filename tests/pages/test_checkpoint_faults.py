@@ -5,6 +5,7 @@ import io
 import shutil
 
 import pytest
+import streamlit as st
 import torch
 
 from pages import _ui
@@ -53,11 +54,13 @@ def test_a_damaged_checkpoint_is_a_message_naming_it(page, fault, tmp_path, monk
     (tmp_path / name).write_bytes(FAULTS[fault]((_ui.ASSETS / name).read_bytes(), (_ui.ASSETS / foreign).read_bytes()))
     monkeypatch.setattr(_ui, "ASSETS", tmp_path)
     _ui.cached_checkpoint.clear()
+    st.cache_data.clear()  # pages cache what they read from the assets (earlier tests read the real ones)
     at = open_page(page)
     assert not at.exception, [e.value for e in at.exception]
     messages = " ".join(m.value for m in [*at.error, *at.warning, *at.info]).replace("\\", "")
     assert name in messages, (fault, messages[:500])
     _ui.cached_checkpoint.clear()
+    st.cache_data.clear()
 
 
 def test_the_assets_are_unchanged_by_these_tests():
