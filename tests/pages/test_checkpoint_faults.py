@@ -53,13 +53,19 @@ def test_a_damaged_checkpoint_is_a_message_naming_it(page, fault, tmp_path, monk
     (tmp_path / name).unlink()
     (tmp_path / name).write_bytes(FAULTS[fault]((_ui.ASSETS / name).read_bytes(), (_ui.ASSETS / foreign).read_bytes()))
     monkeypatch.setattr(_ui, "ASSETS", tmp_path)
-    _ui.cached_checkpoint.clear()
-    st.cache_data.clear()  # pages cache what they read from the assets (earlier tests read the real ones)
+    _forget_what_pages_read()
     at = open_page(page)
     assert not at.exception, [e.value for e in at.exception]
     messages = " ".join(m.value for m in [*at.error, *at.warning, *at.info]).replace("\\", "")
     assert name in messages, (fault, messages[:500])
-    _ui.cached_checkpoint.clear()
+    _forget_what_pages_read()
+
+
+def _forget_what_pages_read() -> None:
+    """Pages cache the models they read from the assets (earlier tests read the real ones); the resource cache
+    also holds the training pool, which is closed first (no job runs between tests)."""
+    _ui.job_pool().close()
+    st.cache_resource.clear()
     st.cache_data.clear()
 
 
