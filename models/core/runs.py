@@ -21,7 +21,7 @@ from torch import nn
 
 from models.core.checkpoint import CheckpointError
 from models.core.engine import MetricHistory, StepMetrics, TrainConfig
-from models.core.jobs import Snapshot
+from models.core.jobs import ENDED, Snapshot
 
 FORMAT = "seqlab-run"
 RUN_ID = re.compile(r"[0-9a-f]{12}")
@@ -40,7 +40,7 @@ class StoredRun:
 
     @property
     def interrupted(self) -> bool:
-        return self.status not in ("finished", "stopped", "diverged", "failed")
+        return self.status not in ENDED  # a file is written as "running" until its run ends
 
     def snapshot(self, model: nn.Module | dict[str, nn.Module]) -> Snapshot:
         """The run as a snapshot, its weights loaded into ``model`` (a fresh model of the run's settings, or
