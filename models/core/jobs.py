@@ -1,12 +1,14 @@
 """Training runs as jobs in a bounded pool, off the thread that draws the page.
 
 A :class:`JobPool` owns ``workers`` threads; each takes the oldest queued :class:`Job` and trains it in
-chunks of about ``chunk_seconds`` (``Trainer.run_for``). After each chunk the worker publishes a
+chunks of about ``chunk_seconds`` (``Trainer.run_for``), in a forked child process where it can
+(:mod:`models.core.runners`). After each chunk the worker publishes a
 :class:`Snapshot`: a copy of the model(s) and the metric history. Views read only snapshots, so nothing a
 page draws can touch the weights being trained.
 
 A job ends when its trainer finishes, diverges or is stopped; ``Job.stop`` takes effect at once for every
-reader (the published snapshot says "stopped"), while the worker abandons the step in flight. A job that
+reader (the published snapshot says "stopped"), while the child is killed (or the worker thread abandons the
+step in flight). A job that
 no reader has polled for ``grace_seconds`` (its tab was closed) is cancelled and forgotten, which frees
 its trainer. A run whose speed over :data:`MEASURE_SECONDS` predicts more than ``cost_limit_seconds`` waits
 for ``Job.confirm``. With a ``store`` (:class:`models.core.runs.RunStore`) runs are also written to disk when
@@ -38,10 +40,10 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import torch
 from torch import nn
 
 from models.core.engine import MetricHistory, TrainConfig, Trainer, TrainerGroup
+from models.core.runners import CAN_FORK, ProcessRunner, ThreadRunner, runner_for
 
 # Every torch op releases the GIL; with Python's default 5 ms switch interval each reacquire waits behind any
 # thread busy in Python (a page drawing its figures), and a small model trained 16x slower (bench_jobs).
@@ -126,6 +128,7 @@ class Job:
         self.spec = spec
         self.pool = pool
         self.trainer = trainer
+        self.runner: ThreadRunner | ProcessRunner | None = None
         self.state = "queued" if run is None else "ended"
         self.snapshot = snapshot(trainer) if run is None else run
         self.submitted = self.last_seen = self.saved = time.monotonic()
@@ -164,8 +167,9 @@ class Job:
 class JobPool:
     """At most ``workers`` jobs train at once; the rest wait in a first-come queue.
 
-    ``threads_per_job`` sets torch's intra-op threads in each worker. Creating a pool shortens the process's GIL
-    switch interval to :data:`SWITCH_SECONDS`. Ended jobs stay readable by id
+    ``threads_per_job`` sets torch's intra-op threads in each job. With ``processes`` a CPU job trains in a
+    forked child process; otherwise, and on CUDA, in the worker thread. Creating a pool shortens the process's GIL
+    switch interval to :data:`SWITCH_SECONDS` (for jobs trained in threads). Ended jobs stay readable by id
     (``get``) for reattaching a page to its run; the pool keeps the ``keep_ended`` most recent.
     """
 
@@ -179,6 +183,7 @@ class JobPool:
         keep_ended: int = 64,
         store=None,
         save_seconds: float = 10.0,
+        processes: bool = CAN_FORK,
     ):
         if workers < 1 or threads_per_job < 1:
             raise ValueError(f"a pool needs at least one worker and one thread, got {workers} and {threads_per_job}")
@@ -190,6 +195,7 @@ class JobPool:
         self.keep_ended = keep_ended
         self.store = store  # a models.core.runs.RunStore, or None to keep runs in memory only
         self.save_seconds = save_seconds
+        self.processes = processes
         self.jobs: OrderedDict[str, Job] = OrderedDict()
         self.queue: list[Job] = []
         self.running: list[Job] = []
@@ -206,7 +212,8 @@ class JobPool:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str], store=None) -> JobPool:
         """A pool sized by ``SEQLAB_TRAIN_WORKERS`` (default: the number of cores), ``SEQLAB_THREADS_PER_JOB``
-        (default 1), ``SEQLAB_ABANDON_SECONDS`` (default 60) and ``SEQLAB_COST_LIMIT_SECONDS`` (default 300)."""
+        (default 1), ``SEQLAB_ABANDON_SECONDS`` (default 60) and ``SEQLAB_COST_LIMIT_SECONDS`` (default 300);
+        ``SEQLAB_TRAIN_PROCESSES=0`` trains in the server's threads instead of child processes."""
         cores = os.cpu_count() or 1
         return cls(
             workers=int(environ.get("SEQLAB_TRAIN_WORKERS", cores)),
@@ -214,6 +221,7 @@ class JobPool:
             grace_seconds=float(environ.get("SEQLAB_ABANDON_SECONDS", 60)),
             cost_limit_seconds=float(environ.get("SEQLAB_COST_LIMIT_SECONDS", 300)),
             store=store,
+            processes=CAN_FORK and environ.get("SEQLAB_TRAIN_PROCESSES", "1") != "0",
         )
 
     def submit(self, trainer: Trainer | TrainerGroup, label: str = "", spec: object = None) -> Job:
@@ -273,7 +281,6 @@ class JobPool:
             thread.join(timeout=5)
 
     def _work(self) -> None:
-        torch.set_num_threads(self.threads_per_job)
         while True:
             with self._lock:
                 while not self.queue and not self._closed:
@@ -284,7 +291,13 @@ class JobPool:
                 job = self.queue.pop(0)
                 self.running.append(job)
                 job.state = "running"
+                if job.runner is None:  # made under the lock: no other child inherits this one's pipe
+                    job.runner = runner_for(job.trainer, self.threads_per_job, self.processes)
             self._train(job)
+            with self._lock:
+                if job.done and job.runner is not None:
+                    job.runner.close()
+                    job.runner = None
             del job
             _give_back_memory()
 
@@ -299,7 +312,7 @@ class JobPool:
         measured = [0.0, 0]  # seconds and steps after the first chunk (its first step warms up)
         while trainer is not None and not trainer.done:
             started, first_step = time.perf_counter(), trainer.step
-            trainer.run_for(self.chunk_seconds)
+            job.runner.chunk(self.chunk_seconds)
             taken, spent = trainer.step - first_step, time.perf_counter() - started
             with self._lock:
                 if job.state != "running":  # stopped or reaped while the chunk ran
@@ -345,8 +358,11 @@ class JobPool:
     def _end_locked(self, job: Job, status: str, reason: str) -> None:
         if job.state == "ended":
             return
-        if job.trainer is not None:
-            job.trainer.request_stop()
+        if job.runner is not None and job in self.running:
+            job.runner.stop()  # its worker closes it
+        elif job.runner is not None:
+            job.runner.close()
+            job.runner = None
         for queue in (self.queue, self.running):
             if job in queue:
                 queue.remove(job)

@@ -61,12 +61,12 @@ def test_a_token_off_a_shrunken_map_is_a_message():
 
 def test_side_by_side_training_starts_and_stops():
     at = open_page(
-        PAGE, hr_map=8, hr_train_steps=50, hr_train_batch=4, hr_train_mechs=["window", "full"], hr_row=1, hr_col=1
+        PAGE, hr_map=8, hr_train_steps=1000, hr_train_batch=4, hr_train_mechs=["window", "full"], hr_row=1, hr_col=1
     )
     at.button(key="hr_cmp_start").click().run()
     group = job_of(at, "hr_cmp").snapshot
     assert set(group.trainers) == {"window", "full"} and group.step > 0 and not at.exception
     at.run()
     at.button(key="hr_cmp_stop").click().run()
-    assert job_of(at, "hr_cmp").snapshot.status in ("stopped", "finished")
+    assert job_of(at, "hr_cmp").snapshot.status == "stopped"
     assert not at.exception

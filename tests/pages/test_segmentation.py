@@ -71,12 +71,12 @@ def test_control_and_mri_tasks_run_clean():
 
 
 def test_train_live_starts_and_stops():
-    at = open_page(PAGE, seg_train_steps=20, seg_train_batch=4, seg_train_arch="setr", seg_train_size=32)
+    at = open_page(PAGE, seg_train_steps=2000, seg_train_batch=4, seg_train_arch="setr", seg_train_size=32)
     at.button(key="seg_start").click().run()
     assert job_of(at, "seg").snapshot.step > 0 and not at.exception
     at.run()
     at.button(key="seg_stop").click().run()
-    assert job_of(at, "seg").snapshot.status in ("stopped", "finished")
+    assert job_of(at, "seg").snapshot.status == "stopped"
     assert not at.exception
 
 

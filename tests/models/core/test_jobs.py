@@ -1,7 +1,9 @@
-"""The training pool: jobs train off the caller's thread, bounded, queued, stoppable at once, snapshots
-that training never touches, abandoned jobs cancelled and freed, a cost limit, failures contained."""
+"""The training pool: jobs train off the caller's thread (in a child process, or a worker thread), bounded,
+queued, stoppable at once, snapshots that training never touches, abandoned jobs cancelled and freed, a cost
+limit, failures contained. Every pool test runs both ways."""
 
 import gc
+import os
 import threading
 import time
 import weakref
@@ -12,15 +14,16 @@ from torch import nn
 
 from models.core.engine import TrainConfig, Trainer, TrainerGroup
 from models.core.jobs import JobPool
+from models.core.runners import CHILD_NICENESS
 from tests.models.core.test_engine import make_trainer, regression_batch, regression_step
 
 
-@pytest.fixture
-def pool():
+@pytest.fixture(params=[True, False], ids=["process", "thread"])
+def pool(request):
     pools = []
 
     def make(**settings):
-        pools.append(JobPool(**({"workers": 1, "chunk_seconds": 0.02} | settings)))
+        pools.append(JobPool(**({"workers": 1, "chunk_seconds": 0.02, "processes": request.param} | settings)))
         return pools[-1]
 
     yield make
@@ -178,12 +181,55 @@ def test_jobs_run_off_the_callers_thread():
         seen.append(threading.current_thread().name)
         return regression_step(model, batch, context)
 
-    pool = JobPool(workers=1)
+    pool = JobPool(workers=1, processes=False)
     try:
         assert pool.submit(Trainer(nn.Linear(3, 1), step, regression_batch, TrainConfig(steps=20), "cpu")).wait(60)
     finally:
         pool.close()
     assert set(seen) == {"seqlab-train-0"}
+
+
+def reporting_step(model, batch, context):
+    """Reports the process that trains, its priority and torch's threads there, as metrics."""
+    output = regression_step(model, batch, context)
+    output.metrics |= {"pid": os.getpid(), "nice": os.nice(0), "threads": torch.get_num_threads()}
+    return output
+
+
+def test_a_cpu_job_trains_in_a_lower_priority_child_process_that_ends_with_it():
+    pool = JobPool(workers=1, threads_per_job=1, chunk_seconds=0.02, processes=True)
+    trainer = Trainer(nn.Linear(3, 1), reporting_step, regression_batch, TrainConfig(steps=2000), "cpu")
+    try:
+        job = pool.submit(trainer)
+        while job.snapshot.step < 5:
+            time.sleep(0.01)
+        child = job.runner.process
+        history = job.snapshot.history
+        assert set(history["pid"]) == {child.pid} != {os.getpid()}
+        assert set(history["nice"]) == {os.nice(0) + CHILD_NICENESS} and set(history["threads"]) == {1}
+        job.stop()
+        assert not child.is_alive()  # killed at once
+        deadline = time.monotonic() + 5
+        while job.runner is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert job.runner is None  # its worker let go of the runner and the trainer
+    finally:
+        pool.close()
+
+
+def test_the_parent_trainer_mirrors_the_child_and_is_never_trained_here():
+    pool = JobPool(workers=1, chunk_seconds=0.02, processes=True)
+    trainer = make_trainer(steps=150, lr=0.05)
+    optimizer_state = trainer.optimizer.state
+    try:
+        job = pool.submit(trainer)
+        assert job.wait(30)
+    finally:
+        pool.close()
+    reference = make_trainer(steps=150, lr=0.05)
+    reference.run()
+    torch.testing.assert_close(trainer.model.weight, reference.model.weight, rtol=0, atol=0)
+    assert trainer.step == 150 and trainer.status == "finished" and len(optimizer_state) == 0
 
 
 def test_the_pool_refuses_impossible_sizes():
