@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from models.core.engine import MetricHistory
 from viz.style import finish
@@ -17,18 +16,18 @@ def training_curves(
     metric_name: str = "accuracy",
     title: str = "Training",
 ) -> go.Figure:
-    """Loss (log scale, left axis) and a task metric (right axis) against the optimizer step."""
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Scatter(x=steps, y=loss, mode="lines", name="loss", line={"color": "#1f5fbf"}))
-    if metric is not None and np.isfinite(metric).any():
-        fig.add_trace(
-            go.Scatter(x=steps, y=metric, mode="lines", name=metric_name, line={"color": "#d95f02"}),
-            secondary_y=True,
-        )
-        fig.update_yaxes(title_text=metric_name, secondary_y=True, rangemode="tozero")
+    """Loss (log scale, left axis) and a task metric (right axis) against the optimizer step (built as one
+    layout, not with make_subplots: a training panel redraws it every poll)."""
     positive = loss[np.isfinite(loss) & (loss > 0)]
-    fig.update_yaxes(title_text="loss", type="log" if positive.size else "linear", secondary_y=False)
-    return finish(fig, title, x_title="optimizer step", height=360)
+    traces = [go.Scatter(x=steps, y=loss, mode="lines", name="loss", line={"color": "#1f5fbf"})]
+    layout = {"yaxis": {"title": {"text": "loss"}, "type": "log" if positive.size else "linear"}}
+    if metric is not None and np.isfinite(metric).any():
+        traces.append(
+            go.Scatter(x=steps, y=metric, mode="lines", name=metric_name, line={"color": "#d95f02"}, yaxis="y2")
+        )
+        right = {"title": {"text": metric_name}, "overlaying": "y", "side": "right", "rangemode": "tozero"}
+        layout |= {"yaxis2": right, "xaxis": {"domain": [0.0, 0.94]}}
+    return finish(go.Figure(traces, layout), title, x_title="optimizer step", height=360)
 
 
 def history_curves(history: MetricHistory, metric: str, title: str, metric_label: str | None = None) -> go.Figure:

@@ -177,7 +177,7 @@ class JobPool:
         self,
         workers: int = 2,
         threads_per_job: int = 1,
-        chunk_seconds: float = 0.25,
+        chunk_seconds: float = 0.5,
         grace_seconds: float = 60.0,
         cost_limit_seconds: float | None = None,
         keep_ended: int = 64,
