@@ -32,11 +32,13 @@ def current_models(key: str, run) -> dict[str, tuple]:
     the user's, once trained live with these settings; else the pretrained default; else a fresh one."""
     mine = _ui.current_run(key, run)
     if mine is not None and mine.done:
-        members = mine.trainers or {run.models[0]: mine}
-        return {
-            name: _scored(run, name, t.model, f"yours, trained live for {t.step} steps") for name, t in members.items()
-        }
+        return _ui.ended_run_value(key, "scored", lambda ended: _yours(run, ended))
     return {name: _default_model(run, name) for name in run.models}
+
+
+def _yours(run, ended) -> dict[str, tuple]:
+    members = ended.trainers or {run.models[0]: ended}
+    return {name: _scored(run, name, t.model, f"yours, trained live for {t.step} steps") for name, t in members.items()}
 
 
 def _default_model(run, name: str) -> tuple:

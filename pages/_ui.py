@@ -28,7 +28,8 @@ from viz.style import presenter
 MARKDOWN_SYNTAX = re.compile(r"([\\`*_\[\]()#!|<>~$:.])")  # markup, and the : and . of autolinks
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-POLL_SECONDS = 0.8  # progress redraws at least once a second; each redraw is Python the trainers wait behind
+POLL_SECONDS = 0.8  # a running job's progress redraws at least once a second
+QUEUED_POLL_SECONDS = 2.0  # a queued job only shows its place: each redraw is Python the other pages wait behind
 
 PRESENTER_CSS = """
 <style>
@@ -222,8 +223,8 @@ def live_training(
 
     The run trains in the server's :func:`job_pool`, never in this script; the user's job lives in
     ``st.session_state[f"{key}_job"]`` and its id in the URL (``?{key}_run=...``), so a reload or a shared link
-    reattaches to it. While it is queued or runs, a fragment polls every ``POLL_SECONDS`` and draws the latest
-    snapshot (copies of the weights and history). ``make_trainer`` may raise ``ValueError`` (bad settings): the
+    reattaches to it. While it runs, a fragment polls every ``POLL_SECONDS`` and draws the latest snapshot (copies
+    of the weights and history); while it is queued, every ``QUEUED_POLL_SECONDS``, with its place in the queue. ``make_trainer`` may raise ``ValueError`` (bad settings): the
     message is shown and nothing else changes. ``chance`` (metric, value): a run that ends there is reported
     as having learned nothing, with a likely reason. ``spec`` is what the run was made from (see :func:`current_run`).
     """
@@ -233,8 +234,10 @@ def live_training(
             _start(key, make_trainer(), spec)
     job = _job(key, make_trainer, spec)
     in_full_run = {"value": True}  # the fragment's own reruns see False
+    queued = job is not None and job.state == "queued"
+    every = None if job is None or _end_drawn(key, job) else QUEUED_POLL_SECONDS if queued else POLL_SECONDS
 
-    @st.fragment(run_every=POLL_SECONDS if job is not None and not _end_drawn(key, job) else None)
+    @st.fragment(run_every=every)
     def panel() -> None:
         current: Job | None = st.session_state.get(job_key)
         if current is None:
@@ -245,8 +248,10 @@ def live_training(
             st.button(label, key=f"{key}_stop", icon=":material/stop:", on_click=current.stop)
         _job_progress(current)
         _status_message(current.snapshot, chance)
-        render(current.snapshot)
-        if (current.done and not _end_drawn(key, current)) or st.session_state.pop(refresh_key, False):
+        if current.state != "queued":
+            render(current.snapshot)
+        started = queued and current.state != "queued"  # poll at the running pace from now on
+        if (current.done and not _end_drawn(key, current)) or st.session_state.pop(refresh_key, False) or started:
             _refresh_page(refresh_key, in_full_run["value"])
 
     panel()
@@ -264,6 +269,16 @@ def current_run(key: str, spec: object = None) -> Snapshot | None:
     if run.done:
         st.session_state[f"{key}_drawn"] = job.id
     return run
+
+
+def ended_run_value(key: str, name: str, compute: Callable[[Snapshot], object]) -> object:
+    """``compute(run)`` for the user's ended run in panel ``key``, computed once per run (a test-set score):
+    every later rerun of the page reads it back from the session. Call it only when :func:`current_run` is done."""
+    job, memo_key = _job(key), f"{key}_{name}"
+    memo = st.session_state.get(memo_key)
+    if memo is None or memo[0] != job.id:
+        memo = st.session_state[memo_key] = (job.id, compute(job.snapshot))
+    return memo[1]
 
 
 def _end_drawn(key: str, job: Job) -> bool:

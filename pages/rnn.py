@@ -195,7 +195,8 @@ with train_tab, _ui.user_errors():
     _ui.live_training("rnn", start, render, chance=chance, spec=run)
     mine = _ui.current_run("rnn", run)
     if mine is not None and mine.done:
-        st.metric("Test accuracy of your model", f"{evaluate(mine.model, task):.1%}")
+        score = _ui.ended_run_value("rnn", "test_score", lambda ended: evaluate(ended.model, task))
+        st.metric("Test accuracy of your model", f"{score:.1%}")
 
 with compare_tab, _ui.user_errors():
     pretrained_models = {name: pretrained(name) for name in CELLS} if has_pretrained(run) else {}

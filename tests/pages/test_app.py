@@ -44,6 +44,54 @@ def test_a_run_ending_between_reruns_does_not_swallow_another_click():
     assert any(m.value == "a at 20" for m in at.markdown)
 
 
+def _scored_run_script():
+    """A live panel whose ended run is scored once per run; the score counts its computations."""
+    import streamlit as st
+
+    from pages import _ui
+    from tests.models.core.test_engine import make_trainer
+
+    st.session_state.setdefault("computed", 0)
+
+    def score(run):
+        st.session_state["computed"] += 1
+        return run.step
+
+    _ui.live_training("a", lambda: make_trainer(steps=20), lambda run: st.write(f"a at {run.step}"))
+    ended = _ui.current_run("a")
+    if ended is not None and ended.done:
+        st.metric("score", _ui.ended_run_value("a", "score", score))
+
+
+def test_an_ended_run_is_scored_once_per_run_however_often_the_page_reruns():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_scored_run_script).run()
+    for run in (1, 2):
+        at.button(key="a_start").click().run()
+        job_of(at, "a", until="ended")
+        at.run().run()
+        assert at.metric[0].value == "20" and at.session_state["computed"] == run  # a new run: scored again
+
+
+def test_a_queued_run_shows_its_place_not_a_chart_and_redraws_the_page_once_it_starts():
+    from streamlit.testing.v1 import AppTest
+
+    from pages._ui import job_pool
+    from tests.models.core.test_jobs import slow_trainer
+
+    blockers = [job_pool().submit(slow_trainer(seconds=0.05)) for _ in range(job_pool().workers)]
+    at = AppTest.from_function(_two_live_trainings_script).run()
+    at.button(key="a_start").click().run()
+    job = at.session_state["a_job"]
+    assert job.state == "queued" and any("position 1 in the queue" in i.value for i in at.info)
+    assert not any(m.value.startswith("a at") for m in at.markdown)
+    for blocker in blockers:
+        blocker.stop()
+    job_of(at, "a", until="ended")
+    assert any(m.value == "a at 20" for m in at.markdown)
+
+
 def test_the_home_page_maps_every_section_including_those_without_a_lab():
     from models.core.registry import LECTURE_OUTLINE
 
