@@ -28,6 +28,30 @@ CONTROLS = Controls(
     presets={"d = 128, 50 positions": {}},
 )
 
+
+@st.cache_resource(show_spinner=False)
+def pretrained_comparison():
+    """The pretrained learned table, the sinusoidal one and their similarity figure: the same for every session and
+    every rerun, so built once per server (a slider moved on this page redraws the rest faster)."""
+    sinusoid_table = sinusoidal_encoding(TASK.length, D_MODEL).numpy()
+    checkpoint = _ui.cached_checkpoint(checkpoint_path(_ui.ASSETS, "learned").name)
+    learned_table = model_from_checkpoint(checkpoint, "learned checkpoint").positional_table(TASK.length).numpy()
+    return (
+        sinusoid_table,
+        learned_table,
+        figures.learned_vs_sinusoidal(learned_table, sinusoid_table, "learned (pretrained)"),
+    )
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def encoding_2d(height: int, width: int, channels: int, reference: tuple[int, int]):
+    """The 2D encoding of a feature map and its figure, built once per setting for every session."""
+    P2 = sinusoidal_encoding_2d(height, width, channels).numpy()
+    quarter = channels // 4
+    shown = [0, 2 * (quarter // 2), channels // 2, channels // 2 + 2 * (quarter // 2)]
+    return P2, figures.encoding_2d_figure(P2, reference, list(dict.fromkeys(shown)))
+
+
 _ui.lab_header(
     "Positional encoding",
     "Transformer block > Positional encoding, Sinusoidal positional encoding",
@@ -80,10 +104,7 @@ with learned_tab, _ui.user_errors():
         f"at every position t, the token seen **{TASK.offset} steps earlier**. Only a positional encoding lets it "
         f"know which token that is: without one it scores near chance ({1 / TASK.vocab_size:.0%} to about 25%)."
     )
-    sinusoid_table = sinusoidal_encoding(TASK.length, D_MODEL).numpy()
-    checkpoint = _ui.cached_checkpoint(checkpoint_path(_ui.ASSETS, "learned").name)
-    learned_table = model_from_checkpoint(checkpoint, "learned checkpoint").positional_table(TASK.length).numpy()
-    figure = figures.learned_vs_sinusoidal(learned_table, sinusoid_table, "learned (pretrained)")
+    sinusoid_table, learned_table, figure = pretrained_comparison()
     how = (
         "Cosine similarity of every pair of positions. The learned embeddings solve the task while staying nearly "
         "orthogonal: the model only needs to tell positions apart and read an offset through W_q and W_k. The "
@@ -126,12 +147,10 @@ with image_tab, _ui.user_errors():
     col_y, col_x = st.columns(2)
     ref_y = col_y.slider("Reference pixel y", 0, height - 1, height // 2)
     ref_x = col_x.slider("Reference pixel x", 0, width - 1, width // 2)
-    P2 = sinusoidal_encoding_2d(height, width, channels).numpy()
-    quarter = channels // 4
-    shown = [0, 2 * (quarter // 2), channels // 2, channels // 2 + 2 * (quarter // 2)]
+    P2, figure = encoding_2d(height, width, channels, (ref_y, ref_x))
     how = (
         "A few channels of the 2D encoding over the grid (first half: the column x, second half: the row y), and "
         "the similarity of every pixel to the reference pixel: it falls off with distance in both directions."
     )
-    _ui.show_figure(figures.encoding_2d_figure(P2, (ref_y, ref_x), list(dict.fromkeys(shown))), "pe_2d", how)
+    _ui.show_figure(figure, "pe_2d", how)
     _ui.export_buttons("positional_encoding_2d", {"P2d": P2}, {"height": height, "width": width, "d_model": channels})
