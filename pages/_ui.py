@@ -224,9 +224,10 @@ def live_training(
     The run trains in the server's :func:`job_pool`, never in this script; the user's job lives in
     ``st.session_state[f"{key}_job"]`` and its id in the URL (``?{key}_run=...``), so a reload or a shared link
     reattaches to it. While it runs, a fragment polls every ``POLL_SECONDS`` and draws the latest snapshot (copies
-    of the weights and history); while it is queued, every ``QUEUED_POLL_SECONDS``, with its place in the queue. ``make_trainer`` may raise ``ValueError`` (bad settings): the
-    message is shown and nothing else changes. ``chance`` (metric, value): a run that ends there is reported
-    as having learned nothing, with a likely reason. ``spec`` is what the run was made from (see :func:`current_run`).
+    of the weights and history); while it is queued, every ``QUEUED_POLL_SECONDS``, with its place in the queue.
+    ``make_trainer`` may raise ``ValueError`` (bad settings): the message is shown and nothing else changes.
+    ``chance`` (metric, value): a run that ends there is reported as having learned nothing, with a likely reason.
+    ``spec`` is what the run was made from (see :func:`current_run`).
     """
     job_key, refresh_key = f"{key}_job", f"{key}_refresh"
     if st.button(start_label, key=f"{key}_start", type="primary", icon=":material/play_arrow:"):

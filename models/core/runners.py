@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import signal
 
 import torch
 
@@ -80,6 +81,9 @@ def runner_for(trainer: Trainer | TrainerGroup, threads: int, processes: bool) -
 
 def _serve(trainer: Trainer | TrainerGroup, connection, threads: int) -> None:
     """The child: one chunk per request until the parent closes the pipe or kills it."""
+    signal.set_wakeup_fd(-1)  # the server's, about to be closed
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which ends its children
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     keep = connection.fileno()
     os.closerange(3, keep)  # the server's sockets and the other jobs' pipes, so that their closing is seen
     os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
