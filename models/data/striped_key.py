@@ -21,8 +21,8 @@ over the image. Measured (depth-2 U-Transformer, batch 16, AdamW 2e-3, 64 px): D
 one key, 0.98 with four, while the bottleneck's attention mass on the deciding key's cells stayed at 0.4x and
 1.2x uniform (head mean; best head 0.6x and 1.9x); the same-depth U-Net stayed at 0.66 and 0.61. The key travels
 through the U-Transformer's skip cross-attention instead: without it ("MHSA only", the bottleneck the one path with
-global reach) the same training reached Dice 0.98 with 8.6x uniform on the key (head mean; best head 28.9x), see
-:mod:`models.labs.segmentation.pretrain`.
+global reach) the same training reached Dice 0.97 with 8.0x uniform on the key (head mean; best head 27.8x; 8.6x
+and 28.9x in an earlier run with other thread counts), see :mod:`models.labs.segmentation.pretrain`.
 
 ``kind="local"`` is the control, as in :mod:`models.data.ct_slices`: the horizontally striped blobs are always the
 target and the key is drawn but irrelevant. Samples are a pure function of ``(seed, index)``.

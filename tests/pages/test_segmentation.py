@@ -1,6 +1,9 @@
 """AppTest: the segmentation lab runs clean with several architectures side by side, on every task, its lecture
 preset, pixel jumps, refusals and live training respond."""
 
+from models.core.checkpoint import load_checkpoint
+from models.core.pretrain import ASSETS
+from models.labs.segmentation.pretrain import MHSA_ONLY, checkpoint_path
 from models.labs.segmentation.tasks import LabTask
 from tests.conftest import assert_clean, job_of, open_page
 
@@ -16,7 +19,8 @@ def test_page_shows_two_architectures_side_by_side_and_the_scores_at_once():
     assert at.tabs[0].label == "Side by side"
     assert any("Caution" in e.label for e in at.main.expander)
     how = next(c.value for c in at.caption if "How to read this" in c.value and "multiple of uniform" in c.value)
-    assert "U-Transformer (MHSA only) 8.6x" in how
+    stated = load_checkpoint(checkpoint_path(ASSETS, f"striped_{MHSA_ONLY}")).meta["key_attention"]["head_mean"]
+    assert f"U-Transformer (MHSA only) {stated:.1f}x" in how
 
 
 def test_default_pixel_is_the_target_blob_farthest_from_the_key():
