@@ -2,17 +2,16 @@
 
 A :class:`JobPool` owns ``workers`` threads; each takes the oldest queued :class:`Job` and trains it in
 chunks of about ``chunk_seconds`` (``Trainer.run_for``), in a forked child process where it can
-(:mod:`models.core.runners`). After each chunk the worker publishes a
-:class:`Snapshot`: a copy of the model(s) and the metric history. Views read only snapshots, so nothing a
-page draws can touch the weights being trained.
+(:mod:`models.core.runners`). After each chunk the worker publishes a :class:`Snapshot`: a copy of the
+model(s) and the metric history. Views read only snapshots, so nothing a page draws can touch the weights
+being trained.
 
 A job ends when its trainer finishes, diverges or is stopped; ``Job.stop`` takes effect at once for every
 reader (the published snapshot says "stopped"), while the child is killed (or the worker thread abandons the
-step in flight). A job that
-no reader has polled for ``grace_seconds`` (its tab was closed) is cancelled and forgotten, which frees
-its trainer. A run whose speed over :data:`MEASURE_SECONDS` predicts more than ``cost_limit_seconds`` waits
-for ``Job.confirm``. With a ``store`` (:class:`models.core.runs.RunStore`) runs are also written to disk when
-they start, every ``save_seconds`` and when they end.
+step in flight). A job that no reader has polled for ``grace_seconds`` (its tab was closed) is cancelled and
+forgotten, which frees its trainer. A run whose speed over :data:`MEASURE_SECONDS` predicts more than
+``cost_limit_seconds`` waits for ``Job.confirm``. With a ``store`` (:class:`models.core.runs.RunStore`) runs
+are also written to disk when they start, every ``save_seconds`` and when they end.
 
 Usage::
 
@@ -43,7 +42,7 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from models.core.engine import MetricHistory, TrainConfig, Trainer, TrainerGroup
-from models.core.runners import CAN_FORK, ProcessRunner, ThreadRunner, runner_for
+from models.core.runners import ProcessRunner, ThreadRunner, runner_for
 
 # Every torch op releases the GIL; with Python's default 5 ms switch interval each reacquire waits behind any
 # thread busy in Python (a page drawing its figures), and a small model trained 16x slower (bench_jobs).
@@ -168,9 +167,10 @@ class JobPool:
     """At most ``workers`` jobs train at once; the rest wait in a first-come queue.
 
     ``threads_per_job`` sets torch's intra-op threads in each job. With ``processes`` a CPU job trains in a
-    forked child process; otherwise, and on CUDA, in the worker thread. Creating a pool shortens the process's GIL
-    switch interval to :data:`SWITCH_SECONDS` (for jobs trained in threads). Ended jobs stay readable by id
-    (``get``) for reattaching a page to its run; the pool keeps the ``keep_ended`` most recent.
+    forked child process where the system can fork; otherwise, and on CUDA, in the worker thread. Creating a
+    pool shortens the process's GIL switch interval to :data:`SWITCH_SECONDS` (for jobs trained in threads).
+    Ended jobs stay readable by id (``get``) for reattaching a page to its run; the pool keeps the
+    ``keep_ended`` most recent.
     """
 
     def __init__(
@@ -183,7 +183,7 @@ class JobPool:
         keep_ended: int = 64,
         store=None,
         save_seconds: float = 10.0,
-        processes: bool = CAN_FORK,
+        processes: bool = True,
     ):
         if workers < 1 or threads_per_job < 1:
             raise ValueError(f"a pool needs at least one worker and one thread, got {workers} and {threads_per_job}")
@@ -221,7 +221,7 @@ class JobPool:
             grace_seconds=float(environ.get("SEQLAB_ABANDON_SECONDS", 60)),
             cost_limit_seconds=float(environ.get("SEQLAB_COST_LIMIT_SECONDS", 300)),
             store=store,
-            processes=CAN_FORK and environ.get("SEQLAB_TRAIN_PROCESSES", "1") != "0",
+            processes=environ.get("SEQLAB_TRAIN_PROCESSES", "1") != "0",
         )
 
     def submit(self, trainer: Trainer | TrainerGroup, label: str = "", spec: object = None) -> Job:
