@@ -26,6 +26,7 @@ def training_curves(
             go.Scatter(x=steps, y=metric, mode="lines", name=metric_name, line={"color": "#d95f02"}, yaxis="y2")
         )
         right = {"title": {"text": metric_name}, "overlaying": "y", "side": "right", "rangemode": "tozero"}
+        right |= {"tickmode": "auto", "showgrid": False}  # its own round ticks, not the log axis's gridlines
         layout |= {"yaxis2": right, "xaxis": {"domain": [0.0, 0.94]}}
     return finish(go.Figure(traces, layout), title, x_title="optimizer step", height=360)
 

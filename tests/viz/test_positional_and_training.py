@@ -79,6 +79,8 @@ def test_training_curves_log_loss_and_metric_axis():
     fig = training_curves(steps, 1.0 / steps, steps / 10.0)
     assert [trace.name for trace in fig.data] == ["loss", "accuracy"]
     assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.title.text == "accuracy"
+    right = fig.layout.yaxis2  # plotly.js would otherwise place its ticks at the log axis's (0.027, 0.124, ...)
+    assert right.overlaying == "y" and right.tickmode == "auto" and right.showgrid is False
     for trace in fig.data:
         assert np.isfinite(np.asarray(trace.y, dtype=float)).all()
 
