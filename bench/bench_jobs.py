@@ -7,11 +7,13 @@ Throughput: the RNN lab's default run (part of speech, LSTM) trained for the sam
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import torch
@@ -67,22 +69,31 @@ def pool_throughput() -> dict:
     }
 
 
-def _busy_page(stop: threading.Event, done: list[int]) -> None:
-    """A thread busy in Python, as a page drawing its figures is; counts its rounds of work."""
-    while not stop.is_set():
-        sum(i * i for i in range(10_000))
-        done[0] += 1
+@contextlib.contextmanager
+def _busy_page() -> Iterator[Callable[[], float]]:
+    """A thread busy in Python, as a page drawing its figures is, while the block runs; yields a function
+    giving its rounds of work per second so far."""
+    stop, done, started = threading.Event(), [0], time.perf_counter()
+
+    def work() -> None:
+        while not stop.is_set():
+            sum(i * i for i in range(10_000))
+            done[0] += 1
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        yield lambda: done[0] / (time.perf_counter() - started)
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _page_rate(seconds: float = 2.0) -> float:
     """Rounds per second of the busy page alone."""
-    stop, done = threading.Event(), [0]
-    thread = threading.Thread(target=_busy_page, args=(stop, done), daemon=True)
-    thread.start()
-    time.sleep(seconds)
-    stop.set()
-    thread.join()
-    return done[0] / seconds
+    with _busy_page() as rate:
+        time.sleep(seconds)
+        return rate()
 
 
 def beside_a_busy_page() -> dict:
@@ -98,14 +109,9 @@ def beside_a_busy_page() -> dict:
     ):
         pool = JobPool(workers=1, processes=processes)
         sys.setswitchinterval(interval)
-        stop, done = threading.Event(), [0]
-        thread = threading.Thread(target=_busy_page, args=(stop, done), daemon=True)
-        thread.start()
-        started = time.perf_counter()
-        rate = statistics.median(_pool_rate(pool) for _ in range(3))
-        page = done[0] / (time.perf_counter() - started)
-        stop.set()
-        thread.join()
+        with _busy_page() as page_rate:
+            rate = statistics.median(_pool_rate(pool) for _ in range(3))
+            page = page_rate()
         pool.close()
         rows[name] = {"steps_per_s": round(rate, 1), "page_speed_vs_alone": round(page / alone, 2)}
     sys.setswitchinterval(SWITCH_SECONDS)
