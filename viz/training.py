@@ -25,8 +25,14 @@ def training_curves(
         traces.append(
             go.Scatter(x=steps, y=metric, mode="lines", name=metric_name, line={"color": "#d95f02"}, yaxis="y2")
         )
-        right = {"title": {"text": metric_name}, "overlaying": "y", "side": "right", "rangemode": "tozero"}
-        right |= {"tickmode": "auto", "showgrid": False}  # its own round ticks, not the log axis's gridlines
+        right = {  # its own round ticks, not the log axis's positions
+            "title": {"text": metric_name},
+            "overlaying": "y",
+            "side": "right",
+            "rangemode": "tozero",
+            "tickmode": "auto",
+            "showgrid": False,
+        }
         layout |= {"yaxis2": right, "xaxis": {"domain": [0.0, 0.94]}}
     return finish(go.Figure(traces, layout), title, x_title="optimizer step", height=360)
 

@@ -38,6 +38,12 @@ def check_common(image_size: int, num_classes: int, d_model: int, n_heads: int) 
         raise ValueError(f"the number of heads ({n_heads}) must divide the token width d_model ({d_model})")
 
 
+def check_encoder(n_layers: int, d_ff: int, d_model: int) -> None:
+    """The transformer encoder's depth and feed-forward width (at most 16 d_model)."""
+    check_int("number of transformer layers", n_layers, range(1, MAX_LAYERS + 1))
+    check_int("feed-forward width", d_ff, range(1, 16 * d_model + 1))
+
+
 def check_tokens(n_tokens: int, what: str) -> None:
     """Refuse full attention over more than :data:`MAX_TOKENS` tokens, saying where they come from."""
     if n_tokens > MAX_TOKENS:

@@ -30,10 +30,10 @@ from models.blocks.patches import PatchEmbedding
 from models.blocks.positional import LearnedPositionalEmbedding
 from models.blocks.transformer import EncoderTrace, LayerNorm, TransformerEncoder
 from models.labs.segmentation.hybrids.common import (
-    MAX_LAYERS,
     ConvBNReLU,
     ViTBottleneckTrace,
     check_common,
+    check_encoder,
     check_images,
     check_int,
     check_tokens,
@@ -66,8 +66,7 @@ class SETRConfig:
         if self.decoder not in DECODERS:
             raise ValueError(f"SETR's decoder must be one of {DECODERS}, got {self.decoder!r}")
         check_int("patch size", self.patch_size, PATCH_SIZES)
-        check_int("number of transformer layers", self.n_layers, range(1, MAX_LAYERS + 1))
-        check_int("feed-forward width", self.d_ff, range(1, 16 * self.d_model + 1))
+        check_encoder(self.n_layers, self.d_ff, self.d_model)
         check_int("decoder channels", self.decoder_channels, (8, 16, 32, 64, 128, 256))
         if self.image_size % self.patch_size:
             raise ValueError(f"patch size {self.patch_size} must divide the image size {self.image_size}")

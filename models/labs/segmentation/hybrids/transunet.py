@@ -25,10 +25,10 @@ from models.blocks.positional import LearnedPositionalEmbedding
 from models.blocks.transformer import EncoderTrace, TransformerEncoder
 from models.blocks.unet import DoubleConv
 from models.labs.segmentation.hybrids.common import (
-    MAX_LAYERS,
     ConvBNReLU,
     ViTBottleneckTrace,
     check_common,
+    check_encoder,
     check_images,
     check_int,
     check_tokens,
@@ -61,8 +61,7 @@ class TransUNetConfig:
         check_int("CNN base channels", self.base_channels, (4, 8, 16, 32))
         check_int("CNN levels (downsamplings before the ViT)", self.cnn_levels, CNN_LEVELS)
         check_int("number of skips", self.n_skip, range(0, MAX_SKIPS + 1))
-        check_int("number of transformer layers", self.n_layers, range(1, MAX_LAYERS + 1))
-        check_int("feed-forward width", self.d_ff, range(1, 16 * self.d_model + 1))
+        check_encoder(self.n_layers, self.d_ff, self.d_model)
         if self.n_skip > self.cnn_levels - 1:
             raise ValueError(
                 f"{self.n_skip} skips need a CNN of at least {self.n_skip + 1} levels (its features at 1/2 .. "
