@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -144,11 +145,15 @@ def clean_word(text: str) -> tuple[str, list[str]]:
 
 
 def character_indices(words: list[str] | tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Letter indices right-padded with -1, ``(B, T_max)``, and lengths ``(B,)``."""
+    """Letter indices right-padded with -1, ``(B, T_max)``, and lengths ``(B,)``: one pass over all letters at
+    once (the 34 000 training words in milliseconds, not a second of the server's Python per new trainer)."""
     lengths = torch.tensor([len(w) for w in words])
+    joined = "".join(words)
+    if bad := set(joined) - set(ALPHABET):
+        raise ValueError(f"letters a-z only, got {sorted(bad)}")
+    letters = torch.from_numpy(np.frombuffer(joined.encode("ascii"), np.uint8) - ord("a")).long()  # (sum of lengths,)
     index = torch.full((len(words), int(lengths.max())), -1, dtype=torch.long)
-    for i, word in enumerate(words):
-        index[i, : len(word)] = torch.tensor([ALPHABET.index(ch) for ch in word])
+    index[torch.arange(index.shape[1]) < lengths[:, None]] = letters  # row by row, as joined
     return index, lengths
 
 

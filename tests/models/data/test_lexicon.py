@@ -59,6 +59,17 @@ def test_encoding_is_one_hot_and_padded():
     assert x[1, 1:].sum() == 0 and x[1, 0, 0] == 1
 
 
+def test_letter_indices_of_every_training_word_match_their_letters():
+    words, _ = P.split("train")
+    index, lengths = P.character_indices(words)
+    assert lengths.tolist() == [len(w) for w in words]
+    sample = range(0, len(words), 97)
+    assert all(index[i, : len(words[i])].tolist() == [ord(ch) - ord("a") for ch in words[i]] for i in sample)
+    assert all((index[i, len(words[i]) :] == -1).all() for i in sample)
+    with pytest.raises(ValueError, match="a-z"):
+        P.character_indices(["deep", "naïve"])
+
+
 def test_batches():
     x, lengths, y = P.PartOfSpeech(batch_size=16).sample(0, torch.Generator().manual_seed(0))
     assert x.shape[0] == 16 and x.shape[1] == int(lengths.max()) and x.shape[2] == 26
