@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch._dynamo  # noqa: F401  torch's optimizers import it on first use (2 s): here, not in a user's first click
 from torch import nn
 
 from models.core.device import default_device
