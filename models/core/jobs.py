@@ -293,13 +293,15 @@ class JobPool:
                 job.state = "running"
                 if job.runner is None:  # made under the lock: no other child inherits this one's pipe
                     job.runner = runner_for(job.trainer, self.threads_per_job, self.processes)
+            trained_here = job.runner.trains_here
             self._train(job)
             with self._lock:
                 if job.done and job.runner is not None:
                     job.runner.close()
                     job.runner = None
             del job
-            _give_back_memory()
+            if trained_here:  # a child's memory went with it; a full collection would stall every page here
+                _give_back_memory()
 
     def _train(self, job: Job) -> None:
         try:

@@ -26,6 +26,8 @@ CAN_FORK = "fork" in multiprocessing.get_all_start_methods()
 class ThreadRunner:
     """Trains ``trainer`` in the calling thread; ``stop`` asks it to stop before its next step."""
 
+    trains_here = True  # its activations and optimizer state live in this process
+
     def __init__(self, trainer: Trainer | TrainerGroup, threads: int):
         self.trainer = trainer
         torch.set_num_threads(threads)
@@ -42,6 +44,8 @@ class ThreadRunner:
 
 class ProcessRunner:
     """Trains ``trainer`` in a forked child, one chunk per :meth:`chunk`; ``trainer`` mirrors the child."""
+
+    trains_here = False
 
     def __init__(self, trainer: Trainer | TrainerGroup, threads: int):
         self.trainer = trainer

@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from models.core import jobs
 from models.core.engine import TrainConfig, Trainer, TrainerGroup
 from models.core.jobs import JobPool
 from models.core.runners import CHILD_NICENESS
@@ -230,6 +231,21 @@ def test_the_parent_trainer_mirrors_the_child_and_is_never_trained_here():
     reference.run()
     torch.testing.assert_close(trainer.model.weight, reference.model.weight, rtol=0, atol=0)
     assert trainer.step == 150 and trainer.status == "finished" and len(optimizer_state) == 0
+
+
+@pytest.mark.parametrize("processes", [True, False], ids=["process", "thread"])
+def test_only_a_job_trained_here_costs_the_server_a_full_collection(monkeypatch, processes):
+    collections = []
+    monkeypatch.setattr(jobs, "_give_back_memory", lambda: collections.append(time.monotonic()))
+    pool = JobPool(workers=1, chunk_seconds=0.02, processes=processes)
+    try:
+        assert pool.submit(make_trainer(steps=20)).wait(30)
+        deadline = time.monotonic() + 5
+        while processes is False and not collections and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        pool.close()
+    assert len(collections) == (0 if processes else 1)
 
 
 def test_the_pool_refuses_impossible_sizes():
