@@ -212,9 +212,10 @@ def teach_panel(model, shown: tuple, result: analysis.WordPrediction) -> None:
         st.dataframe(rows, hide_index=True)
 
 
-def compare_view(pretrained: dict, start_group, lab_task, examples, index: int, chance) -> None:
-    """The three cells' curves and h_t on the chosen input: the pretrained runs ({cell: (model, meta)}), or a
-    group trained live from ``start_group``; ``chance`` (metric, value) marks a cell that learned nothing."""
+def compare_view(pretrained: tuple | None, start_group, lab_task, examples, index: int, chance) -> None:
+    """The three cells' curves and h_t on the chosen input: the pretrained runs (``pretrained``: the figures and
+    text of :func:`pretrained_comparison`, None without them), or a group trained live from ``start_group``;
+    ``chance`` (metric, value) marks a cell that learned nothing."""
     st.markdown("The same task, size, seed and optimizer for the three cells.")
     group = _ui.live_training(
         "rnn_cmp",
@@ -225,24 +226,38 @@ def compare_view(pretrained: dict, start_group, lab_task, examples, index: int, 
         start_label="Train all three live",
         chance=chance,
     )
-    models = {cell: model for cell, (model, _) in pretrained.items()}
     if group is not None and group.done:
-        models = group.models
-    elif pretrained:
-        curves = {cell: meta["curves"] for cell, (_, meta) in pretrained.items()}
-        title = f"Pretrained runs (seed 0): {lab_task.title}"
-        _ui.show_figure(figures.comparison_curves(curves, title, lab_task.target), key="rnn_cmp_curves")
-        st.markdown(
-            "Pretrained runs: " + "; ".join(outcome(cell, meta) for cell, (_, meta) in pretrained.items()) + "."
-        )
-    if not models:
+        heatmaps = hidden_heatmaps(group.models, examples, index)
+    elif pretrained is not None:
+        curves, outcomes, heatmaps = pretrained
+        _ui.show_figure(curves, key="rnn_cmp_curves")
+        st.markdown(outcomes)
+    else:
+        heatmaps = {}
         st.caption("No pretrained comparison for these settings: press Train all three live.")
-    length = int(examples.lengths[index])
-    for column, (cell, model) in zip(st.columns(max(len(models), 1)), models.items(), strict=False):
-        h = analysis.layer_view(analysis.trace_examples(model, examples), index, 0, 0, length)["h"]
+    for column, (cell, figure) in zip(st.columns(max(len(heatmaps), 1)), heatmaps.items(), strict=False):
         with column:
-            title = f"{CELL_LABELS[cell]}: h_t for {examples.names[index]}"
-            _ui.show_figure(figures.hidden_heatmap(h, examples.tokens[index], title), key=f"rnn_cmp_h_{cell}")
+            _ui.show_figure(figure, key=f"rnn_cmp_h_{cell}")
+
+
+def pretrained_comparison(pretrained: dict, lab_task, examples, index: int) -> tuple:
+    """The pretrained runs ({cell: (model, meta)}) as :func:`compare_view` shows them: their curves, their
+    outcomes and each cell's h_t on display input ``index``."""
+    curves = {cell: meta["curves"] for cell, (_, meta) in pretrained.items()}
+    title = f"Pretrained runs (seed 0): {lab_task.title}"
+    outcomes = "Pretrained runs: " + "; ".join(outcome(cell, meta) for cell, (_, meta) in pretrained.items()) + "."
+    models = {cell: model for cell, (model, _) in pretrained.items()}
+    return figures.comparison_curves(curves, title, lab_task.target), outcomes, hidden_heatmaps(models, examples, index)
+
+
+def hidden_heatmaps(models: dict, examples, index: int) -> dict:
+    """{cell: figure of its first layer's h_t on display input ``index``}."""
+    length, heatmaps = int(examples.lengths[index]), {}
+    for cell, model in models.items():
+        h = analysis.layer_view(analysis.trace_examples(model, examples), index, 0, 0, length)["h"]
+        title = f"{CELL_LABELS[cell]}: h_t for {examples.names[index]}"
+        heatmaps[cell] = figures.hidden_heatmap(h, examples.tokens[index], title)
+    return heatmaps
 
 
 def outcome(cell: str, meta: dict) -> str:

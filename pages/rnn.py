@@ -10,7 +10,16 @@ from models.core.engine import TrainConfig
 from models.data import lexicon
 from models.labs.rnn import analysis
 from models.labs.rnn.pretrain import checkpoint_path, model_from_checkpoint
-from models.labs.rnn.spec import LAB_TASKS, ModelSpec, RnnRun, build_model, build_trainer, evaluate, has_pretrained
+from models.labs.rnn.spec import (
+    LAB_TASKS,
+    ModelSpec,
+    RnnRun,
+    build_model,
+    build_trainer,
+    default_run,
+    evaluate,
+    has_pretrained,
+)
 from pages import _rnn_views, _ui
 from pages._controls import LEARNING_RATES, Control, Controls
 from viz.training import history_curves
@@ -124,9 +133,20 @@ def training_run(run: RnnRun, compare: bool = False) -> RnnRun:
     return replace(run, compare=compare, train=train)
 
 
-def pretrained(name: str):
-    checkpoint = _ui.cached_checkpoint(checkpoint_path(_ui.ASSETS, task_name, name).name)
-    return model_from_checkpoint(checkpoint, f"pretrained {task_name}/{name}"), checkpoint.meta
+def pretrained(name: str, task: str | None = None):
+    """The pretrained ``name`` cell of ``task`` (default: the chosen one) and its metadata."""
+    task = task or task_name
+    checkpoint = _ui.cached_checkpoint(checkpoint_path(_ui.ASSETS, task, name).name)
+    return model_from_checkpoint(checkpoint, f"pretrained {task}/{name}"), checkpoint.meta
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def pretrained_comparison(task: str, index: int) -> tuple:
+    """The comparison tab's pretrained curves and h_t on display input ``index``: the same for every session, so
+    built once per server, not on each full rerun of this page (a third of it)."""
+    examples = analysis.display_examples(default_run(task).make_task())
+    models = {name: pretrained(name, task) for name in CELLS}
+    return _rnn_views.pretrained_comparison(models, LAB_TASKS[task], examples, index)
 
 
 def current_model(run: RnnRun):
@@ -199,9 +219,8 @@ with train_tab, _ui.user_errors():
         st.metric("Test accuracy of your model", f"{score:.1%}")
 
 with compare_tab, _ui.user_errors():
-    pretrained_models = {name: pretrained(name) for name in CELLS} if has_pretrained(run) else {}
     _rnn_views.compare_view(
-        pretrained_models,
+        pretrained_comparison(task_name, index) if has_pretrained(run) else None,
         lambda: build_trainer(training_run(run, compare=True), _ui.device()),
         lab_task,
         examples,
