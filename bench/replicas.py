@@ -35,7 +35,17 @@ from PIL import Image
 from playwright.async_api import Browser, Page, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from bench.load import PAGE_TIMEOUT_MS, ROOT, app_servers, launch, move_slider, open_page, train, wait_for_app
+from bench.load import (
+    PAGE_TIMEOUT_MS,
+    ROOT,
+    SLIDER_CLOCK,
+    app_servers,
+    launch,
+    move_slider,
+    open_page,
+    train,
+    wait_for_app,
+)
 from tests.e2e.conftest import _free_port, _wait_until_healthy, chromium_path
 
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
@@ -194,7 +204,7 @@ async def drive(executable: str | None, url: str, access_log: Path, sessions: in
             return len(set().union(*(served[route] for _, _, route in opened)))
 
         while len(opened) < sessions or (replicas_reached() < 2 and len(opened) < sessions + EXTRA_SESSIONS):
-            context, page = await open_page(browser, url, KEEP_SOCKETS)
+            context, page = await open_page(browser, url, KEEP_SOCKETS + SLIDER_CLOCK)
             route = next(c["value"] for c in await context.cookies() if c["name"] == "seqlab_route")
             opened.append((context, page, route))
         results = await asyncio.gather(*(student(page, url, timeout_s) for _, page, _ in opened))
