@@ -140,11 +140,17 @@ async def shows_run(page: Page) -> bool:
     return True
 
 
-async def rerun(page: Page) -> None:
-    """Make the server run the page's script again (Streamlit's "r" shortcut) and wait for the result."""
-    await page.keyboard.press("r")
-    await page.wait_for_selector("[data-testid='stApp'][data-test-script-state='running']", timeout=PAGE_TIMEOUT_MS)
-    await wait_for_app(page)
+async def rerun(page: Page, tries: int = 5) -> None:
+    """Make the server run the page's script again (Streamlit's "r" shortcut) and wait for the result. A press
+    can be lost, or its short run finish between two looks (in CI once, 180 s of waiting): press again."""
+    for _ in range(tries):
+        await page.keyboard.press("r")
+        try:
+            await page.wait_for_selector("[data-testid='stApp'][data-test-script-state='running']", timeout=15_000)
+            return await wait_for_app(page)
+        except PlaywrightTimeout:
+            continue
+    raise TimeoutError(f"no rerun started after {tries} presses of r")
 
 
 async def student(page: Page, url: str, timeout_s: float) -> dict:
