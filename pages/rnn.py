@@ -133,9 +133,8 @@ def training_run(run: RnnRun, compare: bool = False) -> RnnRun:
     return replace(run, compare=compare, train=train)
 
 
-def pretrained(name: str, task: str | None = None):
-    """The pretrained ``name`` cell of ``task`` (default: the chosen one) and its metadata."""
-    task = task or task_name
+def pretrained(task: str, name: str):
+    """The pretrained ``name`` cell of ``task`` and its metadata."""
     checkpoint = _ui.cached_checkpoint(checkpoint_path(_ui.ASSETS, task, name).name)
     return model_from_checkpoint(checkpoint, f"pretrained {task}/{name}"), checkpoint.meta
 
@@ -143,9 +142,9 @@ def pretrained(name: str, task: str | None = None):
 @st.cache_resource(show_spinner=False, max_entries=64)
 def pretrained_comparison(task: str, index: int) -> tuple:
     """The comparison tab's pretrained curves and h_t on display input ``index``: the same for every session, so
-    built once per server, not on each full rerun of this page (a third of it)."""
+    built once per server, not on each full rerun of this page (about a fifth of it)."""
     examples = analysis.display_examples(default_run(task).make_task())
-    models = {name: pretrained(name, task) for name in CELLS}
+    models = {name: pretrained(task, name) for name in CELLS}
     return _rnn_views.pretrained_comparison(models, LAB_TASKS[task], examples, index)
 
 
@@ -156,7 +155,7 @@ def current_model(run: RnnRun):
         return mine.model, f"your model, trained live for {mine.step} steps"
     if has_pretrained(run):
         try:
-            model, meta = pretrained(run.model.cell)
+            model, meta = pretrained(task_name, run.model.cell)
             fit = f", training words {meta['train_metric']:.1%}" if meta.get("train_metric") else ""
             return model.to(_ui.device()), (
                 f"pretrained ({meta['steps']} steps; accuracy on held-out words {meta['test_metric']:.1%}{fit})"
