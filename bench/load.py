@@ -233,7 +233,8 @@ def percentiles(seconds: list[float]) -> dict:
 
 async def slider_session(browser: Browser, url: str, stop: asyncio.Event) -> dict:
     """One more student moves the d_model slider (128 <-> 130) until ``stop``; the redraw latencies as the
-    student sees them, and until the server's last message (the rest is the browser drawing)."""
+    student sees them, and until the rerun's last message reached the page (it can arrive after the chart:
+    Streamlit's end-of-run message)."""
     latencies, served, error, context = [], [], None, None
     try:
         context, page = await open_page(browser, f"{url}/positional", SLIDER_CLOCK)
