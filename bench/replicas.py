@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from PIL import Image
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Locator, Page, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from bench.load import (
@@ -40,6 +40,7 @@ from bench.load import (
     ROOT,
     SLIDER_CLOCK,
     app_servers,
+    exception_shown,
     launch,
     move_slider,
     open_page,
@@ -153,21 +154,51 @@ async def rerun(page: Page, tries: int = 5) -> None:
     raise TimeoutError(f"no rerun started after {tries} presses of r")
 
 
+async def open_tab(page: Page, name: str, inside: str, tries: int = 10) -> Locator:
+    """Select the tab ``name`` and return the ``inside`` selector in its panel once it is there. A click while the
+    page's first run is still drawing can be undone by that run (in CI once: five clicks, and the panel never
+    came), so click again until the panel shows it."""
+    tab, panel = page.get_by_role("tab", name=name), page.get_by_role("tabpanel", name=name)
+    for _ in range(tries):
+        await tab.click()
+        await wait_for_app(page)
+        try:
+            await panel.locator(inside).first.wait_for(state="attached", timeout=10_000)
+            return panel.locator(inside)
+        except PlaywrightTimeout:
+            continue
+    raise TimeoutError(f"the {name!r} tab did not open after {tries} clicks")
+
+
+async def describe(page: Page) -> dict:
+    """What a failed session's page showed, for the summary: where it was, the script's state, the selected
+    tab, any exception box, and a screenshot's path."""
+    with contextlib.suppress(Exception):
+        app = page.get_by_test_id("stApp")
+        selected = page.locator("[role=tab][aria-selected=true]")
+        shot = Path(tempfile.mkdtemp(prefix="seqlab-replicas-")) / "page.png"
+        await page.screenshot(path=str(shot), full_page=True)
+        return {
+            "url": page.url,
+            "connection": await app.get_attribute("data-test-connection-state"),
+            "script": await app.get_attribute("data-test-script-state"),
+            "selected_tabs": await selected.all_inner_texts(),
+            "exception": await exception_shown(page),
+            "screenshot": str(shot),
+        }
+    return {"url": page.url}
+
+
 async def student(page: Page, url: str, timeout_s: float) -> dict:
     """One session after its home page: upload, slider, training, dropped websocket, reload; what held."""
     result = {}
     try:
         await page.goto(f"{url}/segmentation")
         await wait_for_app(page)
-        tab = page.get_by_role("tab", name="Your image")
-        for _ in range(5):  # a click during a rerun can be lost: click until the tab is selected
-            await tab.click()
-            await wait_for_app(page)
-            if await tab.get_attribute("aria-selected") == "true":
-                break
-        panel = page.get_by_role("tabpanel", name="Your image")
+        uploader = await open_tab(page, "Your image", "input[type=file]")
         image = {"name": "gradient.png", "mimeType": "image/png", "buffer": gradient_png()}
-        await panel.locator("input[type=file]").set_input_files(image)
+        await uploader.set_input_files(image)
+        panel = page.get_by_role("tabpanel", name="Your image")
         await panel.get_by_test_id("stPlotlyChart").first.wait_for(timeout=PAGE_TIMEOUT_MS)
         result["upload"] = True
 
@@ -193,6 +224,7 @@ async def student(page: Page, url: str, timeout_s: float) -> dict:
         result["run_after_reload"] = await shows_run(page)
     except Exception as error:
         result["error"] = f"{type(error).__name__}: {error}"[:300]
+        result["page"] = await describe(page)
     checks = ("upload", "slider_in_url", "run_shown", "run_after_reconnect", "run_after_reload")
     result["kept"] = all(result.get(check) for check in checks) and result.get("training", {}).get("finished", False)
     return result
