@@ -52,24 +52,8 @@ def encoding_2d(height: int, width: int, channels: int, reference: tuple[int, in
     return P2, figures.encoding_2d_figure(P2, reference, list(dict.fromkeys(shown)))
 
 
-_ui.lab_header(
-    "Positional encoding",
-    "Transformer block > Positional encoding, Sinusoidal positional encoding",
-    "Self-attention sees a **set** of tokens: without a positional encoding it cannot tell their order. The "
-    "lecture's encoding gives position t the vector $p_t$ with $p_t(2k) = \\sin(\\omega_k t)$, "
-    "$p_t(2k+1) = \\cos(\\omega_k t)$, $\\omega_k = 1 / \\text{base}^{2k/d}$. Here positions count from "
-    "t = 0 and frequencies from k = 0 to d/2 - 1 (the slides do not fix where the indices start).",
-)
-CONTROLS.preset_buttons("pe", label="Lecture figure")
-CONTROLS.init()
-
-d_model, length, base = CONTROLS.row("pe_d", "pe_len", "pe_base")
-with _ui.secondary_controls():
-    normalised = CONTROLS.show("pe_norm")
-
-sinusoid_tab, learned_tab, image_tab = st.tabs(["P and K = P P^T", "Learned vs sinusoidal", "2D encoding for images"])
-
-with sinusoid_tab, _ui.user_errors():
+def encoding_figures(d_model: int, length: int, base: float, normalised: bool) -> None:
+    """The lecture's P (sinusoidal encoding), K = P P^T and the offset profile p_i . p_(i+k) = sum_k cos(w_k k)."""
     view = encoding_view(length, d_model, base, normalised)
     st.markdown(
         f"Every entry of P lies in [-1, 1] (here from {view.P.min():.3f} to {view.P.max():.3f}); each p_t has squared "
@@ -97,6 +81,33 @@ with sinusoid_tab, _ui.user_errors():
     _ui.show_figure(figures.offset_profile_figure(view.profiles, view.closed_form, normalised), "pe_profile", how)
     settings = {"d_model": d_model, "positions": length, "base": base, "normalised": normalised}
     _ui.export_buttons("positional_encoding", {"P": view.P, "K": view.K}, settings, csv=("K", view.K))
+
+
+@st.fragment
+def sinusoid_view() -> None:
+    """The first tab with the controls only it reads: a fragment, so a moved slider redraws these charts alone."""
+    d_model, length, base = CONTROLS.row("pe_d", "pe_len", "pe_base")
+    with _ui.secondary_controls():
+        normalised = CONTROLS.show("pe_norm")
+    with _ui.user_errors():
+        encoding_figures(d_model, length, base, normalised)
+
+
+_ui.lab_header(
+    "Positional encoding",
+    "Transformer block > Positional encoding, Sinusoidal positional encoding",
+    "Self-attention sees a **set** of tokens: without a positional encoding it cannot tell their order. The "
+    "lecture's encoding gives position t the vector $p_t$ with $p_t(2k) = \\sin(\\omega_k t)$, "
+    "$p_t(2k+1) = \\cos(\\omega_k t)$, $\\omega_k = 1 / \\text{base}^{2k/d}$. Here positions count from "
+    "t = 0 and frequencies from k = 0 to d/2 - 1 (the slides do not fix where the indices start).",
+)
+CONTROLS.preset_buttons("pe", label="Lecture figure")
+CONTROLS.init()
+
+sinusoid_tab, learned_tab, image_tab = st.tabs(["P and K = P P^T", "Learned vs sinusoidal", "2D encoding for images"])
+
+with sinusoid_tab:
+    sinusoid_view()
 
 with learned_tab, _ui.user_errors():
     st.markdown(
