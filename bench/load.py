@@ -9,9 +9,11 @@ visit to each page), at its peak (sampled each second) and after the sessions. E
 started as tests/e2e/conftest.py starts it, with OMP_NUM_THREADS=1.
 
 The browsers share this machine, standing in for the students' own laptops. The K training sessions' Chromium
-runs at a lower priority (``--browser-nice``, each thread of each of its processes, renewed every second as
-renderers come and go); the measured student's Chromium is a second browser at the server's priority, as if on
-a laptop of its own. Not part of `make bench` (minutes per K):
+runs at the lowest priority Linux has (``--browser-nice``, default 19; each thread of each of its processes,
+renewed every second as renderers come and go), so it takes mostly what the server and its training children
+leave idle: at niceness 10, as the training children, the K = 8 students' Chromium took 68 of the 120
+CPU-seconds of a minute (two cores), the two training children 21 and the server 6. The measured student's Chromium is a second browser at the
+server's priority, as if on a laptop of its own. Not part of `make bench` (minutes per K):
 
     python -m bench.load --k 1 4 8 16
 
@@ -297,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, nargs="+", default=[1, 4, 8, 16], help="numbers of training sessions")
     parser.add_argument("--steps", type=int, help="training steps per run (default: the lab's default run)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds a session may take to train")
-    parser.add_argument("--browser-nice", type=int, default=10, help="niceness of Chromium (0: as the server)")
+    parser.add_argument("--browser-nice", type=int, default=19, help="niceness of Chromium (0: as the server)")
     args = parser.parse_args(argv)
     query = f"?rnn_steps={args.steps}" if args.steps else ""
     executable = chromium_path()  # before the event loop: it asks Playwright's sync API
