@@ -12,8 +12,9 @@ The browsers share this machine, standing in for the students' own laptops. The 
 runs at the lowest priority Linux has (``--browser-nice``, default 19; each thread of each of its processes,
 renewed every second as renderers come and go), so it takes mostly what the server and its training children
 leave idle: at niceness 10, as the training children, the K = 8 students' Chromium took 68 of the 120
-CPU-seconds of a minute (two cores), the two training children 21 and the server 6. The measured student's Chromium is a second browser at the
-server's priority, as if on a laptop of its own. Not part of `make bench` (minutes per K):
+CPU-seconds of a minute (two cores), the two training children 21 and the server 6. The measured student's
+Chromium is a second browser at the server's priority, as if on a laptop of its own. Not part of `make bench`
+(minutes per K):
 
     python -m bench.load --k 1 4 8 16
 
