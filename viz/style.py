@@ -26,15 +26,20 @@ def position_labels(tokens: list[str]) -> list[str]:
     return [f"{t + 1}: {literal_label(token)}" for t, token in enumerate(tokens)]
 
 
+def house_layout(title: str, height: int = 420) -> dict:
+    """The house layout: title top left, margins, font, a horizontal legend above the plot."""
+    return {
+        "title": {"text": title, "x": 0.0, "xanchor": "left"},
+        "height": height,
+        "margin": {"l": 60, "r": 20, "t": 60, "b": 55},
+        "font": {"size": BASE_FONT},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
+    }
+
+
 def finish(fig: go.Figure, title: str, x_title: str | None = None, y_title: str | None = None, height: int = 420):
     """Give ``fig`` its title, axis titles and the house layout; returns it."""
-    fig.update_layout(
-        title={"text": title, "x": 0.0, "xanchor": "left"},
-        height=height,
-        margin={"l": 60, "r": 20, "t": 60, "b": 55},
-        font={"size": BASE_FONT},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
-    )
+    fig.update_layout(house_layout(title, height))
     if x_title is not None:
         fig.update_xaxes(title_text=x_title)
     if y_title is not None:

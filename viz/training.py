@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from models.core.engine import MetricHistory
-from viz.style import finish
+from viz.style import house_layout
 
 
 def training_curves(
@@ -16,11 +16,15 @@ def training_curves(
     metric_name: str = "accuracy",
     title: str = "Training",
 ) -> go.Figure:
-    """Loss (log scale, left axis) and a task metric (right axis) against the optimizer step (built as one
-    layout, not with make_subplots: a training panel redraws it every poll)."""
+    """Loss (log scale, left axis) and a task metric (right axis) against the optimizer step. A training panel
+    redraws it every poll, so its whole layout goes into the constructor: plotly's update_layout (``finish``)
+    would take three quarters of its time."""
     positive = loss[np.isfinite(loss) & (loss > 0)]
     traces = [go.Scatter(x=steps, y=loss, mode="lines", name="loss", line={"color": "#1f5fbf"})]
-    layout = {"yaxis": {"title": {"text": "loss"}, "type": "log" if positive.size else "linear"}}
+    layout = house_layout(title, height=360) | {
+        "xaxis": {"title": {"text": "optimizer step"}},
+        "yaxis": {"title": {"text": "loss"}, "type": "log" if positive.size else "linear"},
+    }
     if metric is not None and np.isfinite(metric).any():
         traces.append(
             go.Scatter(x=steps, y=metric, mode="lines", name=metric_name, line={"color": "#d95f02"}, yaxis="y2")
@@ -33,8 +37,9 @@ def training_curves(
             "tickmode": "auto",
             "showgrid": False,
         }
-        layout |= {"yaxis2": right, "xaxis": {"domain": [0.0, 0.94]}}
-    return finish(go.Figure(traces, layout), title, x_title="optimizer step", height=360)
+        layout["yaxis2"] = right
+        layout["xaxis"]["domain"] = [0.0, 0.94]
+    return go.Figure(traces, layout)
 
 
 def history_curves(history: MetricHistory, metric: str, title: str, metric_label: str | None = None) -> go.Figure:

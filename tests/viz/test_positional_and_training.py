@@ -13,7 +13,7 @@ from viz.positional import (
     offset_profile_figure,
     similarity_heatmap,
 )
-from viz.style import decimate, presenter
+from viz.style import decimate, finish, presenter
 from viz.training import history_curves, training_curves
 
 
@@ -83,6 +83,14 @@ def test_training_curves_log_loss_and_metric_axis():
     assert right.overlaying == "y" and right.tickmode == "auto" and right.showgrid is False
     for trace in fig.data:
         assert np.isfinite(np.asarray(trace.y, dtype=float)).all()
+
+
+def test_training_curves_have_the_layout_finish_gives_every_figure():
+    fig = training_curves(np.arange(1, 11), np.ones(10), np.ones(10) / 2, "accuracy", "a run")
+    reference = finish(go.Figure(fig.data), "a run", x_title="optimizer step", height=360).layout
+    for key in ("title", "height", "margin", "font", "legend"):
+        assert fig.layout[key] == reference[key], key
+    assert fig.layout.xaxis.title == reference.xaxis.title
 
 
 def test_history_curves_draw_an_engine_run():
