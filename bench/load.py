@@ -129,8 +129,13 @@ async def sample_peak(pid: int, stop: asyncio.Event, peak: list[float]) -> None:
 
 
 def lower_priority(pids: list[int], niceness: int) -> None:
-    """Run every thread of ``pids`` at ``niceness`` (Linux keeps a niceness per thread, not per process)."""
+    """Run every thread of ``pids`` at ``niceness`` (Linux keeps a niceness per thread, not per process), and
+    their autogroups too: Chromium starts its processes in sessions of their own, and with autogroup scheduling
+    each session gets a fair share of the cores whatever its processes' niceness (at K = 16 the renderers at
+    niceness 19 took 81 of 113 CPU-seconds, the training children 7)."""
     for pid in pids:
+        with contextlib.suppress(OSError):
+            Path(f"/proc/{pid}/autogroup").write_text(str(niceness))
         with contextlib.suppress(OSError):
             for task in Path(f"/proc/{pid}/task").iterdir():
                 with contextlib.suppress(OSError):
