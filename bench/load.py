@@ -9,10 +9,10 @@ visit to each page), at its peak (sampled each second) and after the sessions. E
 started as tests/e2e/conftest.py starts it, with OMP_NUM_THREADS=1.
 
 The browsers share this machine, standing in for the students' own laptops. The K training sessions' Chromium
-runs at the lowest priority Linux has (``--browser-nice``, default 19; each thread of each of its processes,
-renewed every second as renderers come and go), so it takes mostly what the server and its training children
-leave idle: at niceness 10, as the training children, the K = 8 students' Chromium took 68 of the 120
-CPU-seconds of a minute (two cores), the two training children 21 and the server 6. The measured student's
+runs at the lowest priority Linux has (``--browser-nice``, default 19; each thread of each of its processes and
+their autogroups, renewed every second as renderers come and go), so it takes mostly what the server and its
+training children leave idle (with only its processes at niceness 10, the K = 8 students' Chromium took 68 of
+the 120 CPU-seconds of a minute, the two training children 21 and the server 6). The measured student's
 Chromium is a second browser at the server's priority, as if on a laptop of its own. Not part of `make bench`
 (minutes per K):
 

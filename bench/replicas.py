@@ -155,7 +155,7 @@ async def rerun(page: Page, tries: int = 5) -> None:
 
 
 async def open_tab(page: Page, name: str, inside: str, tries: int = 10) -> Locator:
-    """Select the tab ``name`` and return the ``inside`` selector in its panel once it is there. A click while the
+    """Select the tab ``name`` and return its panel once the ``inside`` selector is there. A click while the
     page's first run is still drawing can be undone by that run (in CI once: five clicks, and the panel never
     came), so click again until the panel shows it."""
     tab, panel = page.get_by_role("tab", name=name), page.get_by_role("tabpanel", name=name)
@@ -164,7 +164,7 @@ async def open_tab(page: Page, name: str, inside: str, tries: int = 10) -> Locat
         await wait_for_app(page)
         try:
             await panel.locator(inside).first.wait_for(state="attached", timeout=10_000)
-            return panel.locator(inside)
+            return panel
         except PlaywrightTimeout:
             continue
     raise TimeoutError(f"the {name!r} tab did not open after {tries} clicks")
@@ -195,10 +195,9 @@ async def student(page: Page, url: str, timeout_s: float) -> dict:
     try:
         await page.goto(f"{url}/segmentation")
         await wait_for_app(page)
-        uploader = await open_tab(page, "Your image", "input[type=file]")
+        panel = await open_tab(page, "Your image", "input[type=file]")
         image = {"name": "gradient.png", "mimeType": "image/png", "buffer": gradient_png()}
-        await uploader.set_input_files(image)
-        panel = page.get_by_role("tabpanel", name="Your image")
+        await panel.locator("input[type=file]").set_input_files(image)
         await panel.get_by_test_id("stPlotlyChart").first.wait_for(timeout=PAGE_TIMEOUT_MS)
         result["upload"] = True
 
